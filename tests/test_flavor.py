@@ -1,0 +1,60 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tfgreen.errors import TfgreenError, TfgreenTypeError, TfgreenValueError
+from tfgreen.flavor import flavor_of, keras_for, tfmot
+from tfgreen.models import small_mlp
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _python(code: str) -> str:
+    env = {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}
+    env["PYTHONPATH"] = str(ROOT)
+    env["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=env, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout.strip().splitlines()[-1]
+
+
+def test_flavor_of_each_keras(flavor):
+    model = small_mlp(flavor, hidden=(8,))
+    assert flavor_of(model) == flavor
+    assert flavor_of(model.layers[0]) == flavor
+    assert keras_for(model).__name__ == ("keras" if flavor == "keras3" else "tf_keras")
+
+
+@pytest.mark.parametrize("thing", [None, 3, "model.keras", object()])
+def test_flavor_of_rejects_non_models(thing):
+    with pytest.raises(TfgreenTypeError, match=r"not a Keras model.*Received: model="):
+        flavor_of(thing)
+
+
+def test_keras_for_rejects_unknown_flavor():
+    with pytest.raises(TfgreenValueError, match="Received: flavor='keras2'") as info:
+        keras_for("keras2")
+    assert isinstance(info.value, (TfgreenError, ValueError))
+
+
+def test_import_tfgreen_does_not_import_tfmot():
+    assert _python("import tfgreen, sys; print('tensorflow_model_optimization' in sys.modules)") == "False"
+
+
+def test_tfmot_leaves_users_keras_alone():
+    """tfmot's import sets TF_USE_LEGACY_KERAS; after tfgreen uses it, tf.keras is still Keras 3."""
+    code = (
+        "import os, tfgreen.flavor as f; m = f.tfmot(); import tensorflow as tf, keras;"
+        "print(os.environ.get('TF_USE_LEGACY_KERAS'), tf.keras.Model.__module__.split('.')[0],"
+        " keras.__version__.split('.')[0], hasattr(m, 'sparsity'))"
+    )
+    assert _python(code) == "None keras 3 True"
+
+
+def test_tfmot_is_the_same_module_each_time():
+    assert tfmot() is tfmot()
+    assert "TF_USE_LEGACY_KERAS" not in os.environ

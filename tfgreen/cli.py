@@ -1,0 +1,57 @@
+"""The `tfgreen` command line.
+
+Each subcommand lives in the module of its concept, which provides
+`add_arguments(parser)` and `run(args) -> int`. User errors (any
+`TfgreenError`) print one line on stderr and exit with code 2, never a
+traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from tfgreen import __version__
+from tfgreen.errors import TfgreenError
+
+__all__ = ["main", "build_parser"]
+
+# Subcommand -> (module with add_arguments/run, one-line help).
+_COMMANDS = {
+    "demo": ("tfgreen.demo", "train, shrink and export a digits model; write a report"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Builds the argument parser with every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="tfgreen",
+        description="Green AI for Keras/TensorFlow: prune, quantize, distil, export "
+        "checked .tflite files, account energy and CO2.",
+    )
+    parser.add_argument("--version", action="version", version=f"tfgreen {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module_name, help_text) in _COMMANDS.items():
+        sub = subparsers.add_parser(name, help=help_text, description=help_text)
+        module = importlib.import_module(module_name)
+        module.add_arguments(sub)
+        sub.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Runs the command line; returns the exit code (0 ok, 2 bad input)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(args._run(args) or 0)
+    except TfgreenError as error:
+        print(f"tfgreen {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"tfgreen {args.command}: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,174 @@
+"""Runs `.tflite` files with the LiteRT interpreter (`ai_edge_litert`).
+
+`TfliteRunner` feeds float inputs to any file, quantizing them with the
+input tensor's scale and zero point when the file takes integers, and gives
+float outputs back, dequantized. It times single-sample invocations for
+latency figures.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from tfgreen.errors import TfgreenFileNotFoundError, TfgreenValueError, TfliteFileError, message
+
+__all__ = ["TfliteRunner", "quantize_array", "dequantize_array"]
+
+
+def quantize_array(x: np.ndarray, detail: dict) -> np.ndarray:
+    """Casts a float array to a tensor's dtype, quantizing with its scale/zero point."""
+    dtype = np.dtype(detail["dtype"])
+    scale, zero_point = detail.get("quantization", (0.0, 0))
+    if not np.issubdtype(dtype, np.integer):
+        return np.asarray(x, dtype=dtype)
+    if not scale:
+        return np.asarray(x, dtype=dtype)
+    info = np.iinfo(dtype)
+    q = np.round(np.asarray(x, dtype="float64") / scale + zero_point)
+    return np.clip(q, info.min, info.max).astype(dtype)
+
+
+def dequantize_array(q: np.ndarray, detail: dict) -> np.ndarray:
+    """Converts a tensor's values back to float32 with its scale/zero point."""
+    scale, zero_point = detail.get("quantization", (0.0, 0))
+    if np.issubdtype(q.dtype, np.integer) and scale:
+        return ((q.astype("float32") - zero_point) * scale).astype("float32")
+    return q.astype("float32")
+
+
+class TfliteRunner:
+    """Runs a `.tflite` model on float inputs with the LiteRT interpreter.
+
+    Args:
+        model: Path to a `.tflite` file, or its bytes.
+        num_threads: Interpreter threads. Defaults to `1`.
+        reference: Use LiteRT's reference kernels instead of the optimized
+            ones (XNNPACK off). Defaults to `False`.
+
+    Example:
+    >>> runner = TfliteRunner("out/model.tflite")
+    >>> probabilities = runner.predict(x_test)
+    >>> runner.latency_ms(x_test[:1], runs=50)["p50"]
+    """
+
+    def __init__(self, model: str | Path | bytes, num_threads: int = 1, reference: bool = False):
+        from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+        if isinstance(model, (bytes, bytearray)):
+            content = bytes(model)
+        else:
+            path = Path(model)
+            if not path.is_file():
+                raise TfgreenFileNotFoundError(
+                    message(
+                        "The .tflite file does not exist",
+                        "a path to a file written by tfgreen.export_tflite or the TFLite converter",
+                        "Check the path",
+                        path=str(path),
+                    )
+                )
+            content = path.read_bytes()
+        if not isinstance(num_threads, int) or num_threads < 1:
+            raise TfgreenValueError(
+                message(
+                    "`num_threads` must be a positive integer",
+                    "an int >= 1",
+                    "Pass for example num_threads=1",
+                    num_threads=num_threads,
+                )
+            )
+        resolver = (
+            OpResolverType.BUILTIN_REF if reference else OpResolverType.AUTO
+        )
+        try:
+            self.interpreter = Interpreter(
+                model_content=content, num_threads=num_threads, experimental_op_resolver_type=resolver
+            )
+            self.interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as error:
+            raise TfliteFileError(
+                message(
+                    "LiteRT could not load the .tflite model",
+                    "a valid TFLite flatbuffer",
+                    "Re-export the model; the file may be truncated or corrupted",
+                    error=str(error).splitlines()[0] if str(error) else type(error).__name__,
+                )
+            ) from error
+        self.inputs = self.interpreter.get_input_details()
+        self.outputs = self.interpreter.get_output_details()
+
+    def _set_inputs(self, sample: list[np.ndarray]) -> None:
+        for detail, x in zip(self.inputs, sample, strict=True):
+            shape = tuple(detail["shape"])
+            if tuple(x.shape) != shape:
+                self.interpreter.resize_tensor_input(detail["index"], x.shape)
+                self.interpreter.allocate_tensors()
+                self.inputs = self.interpreter.get_input_details()
+                self.outputs = self.interpreter.get_output_details()
+            self.interpreter.set_tensor(detail["index"], quantize_array(x, detail))
+
+    def _invoke(self, sample: list[np.ndarray]) -> list[np.ndarray]:
+        self._set_inputs(sample)
+        self.interpreter.invoke()
+        return [dequantize_array(self.interpreter.get_tensor(d["index"]), d) for d in self.outputs]
+
+    def _as_list(self, x) -> list[np.ndarray]:
+        arrays = list(x) if isinstance(x, (list, tuple)) else [x]
+        if len(arrays) != len(self.inputs):
+            raise TfgreenValueError(
+                message(
+                    "Wrong number of inputs for the .tflite model",
+                    f"{len(self.inputs)} input array(s)",
+                    "Pass one array per model input, in order",
+                    inputs=len(arrays),
+                )
+            )
+        return [np.asarray(a) for a in arrays]
+
+    def predict(self, x, batch_size: int = 1) -> np.ndarray | list[np.ndarray]:
+        """Runs the model on a batch of float inputs.
+
+        Args:
+            x: An array (or a list of arrays for several inputs) whose first
+                axis is the sample axis.
+            batch_size: Samples per invocation. Defaults to `1`, which every
+                file accepts (also static batch-1 files).
+
+        Returns:
+            The float outputs, an array (or a list for several outputs).
+        """
+        arrays = self._as_list(x)
+        n = len(arrays[0])
+        results: list[list[np.ndarray]] = []
+        for start in range(0, n, batch_size):
+            results.append(self._invoke([a[start : start + batch_size] for a in arrays]))
+        outputs = [np.concatenate([r[i] for r in results]) for i in range(len(self.outputs))]
+        return outputs[0] if len(outputs) == 1 else outputs
+
+    def latency_ms(self, x, runs: int = 50, warmup: int = 5) -> dict[str, float]:
+        """Times single invocations on one sample.
+
+        Args:
+            x: One batch of inputs (the first sample is used).
+            runs: Timed invocations. Defaults to `50`.
+            warmup: Untimed invocations first. Defaults to `5`.
+
+        Returns:
+            `{"p50": ..., "p90": ..., "mean": ...}` in milliseconds.
+        """
+        self._set_inputs([a[:1] for a in self._as_list(x)])
+        for _ in range(warmup):
+            self.interpreter.invoke()
+        times = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            self.interpreter.invoke()
+            times.append((time.perf_counter() - start) * 1000.0)
+        return {
+            "p50": float(np.percentile(times, 50)),
+            "p90": float(np.percentile(times, 90)),
+            "mean": float(np.mean(times)),
+        }

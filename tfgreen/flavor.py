@@ -1,0 +1,133 @@
+"""The one place that knows which Keras a model belongs to.
+
+tfgreen serves two Kerases: Keras 3 (`import keras`) and tf_keras (Keras 2,
+`import tf_keras`). Every entry point asks `flavor_of(model)` and routes to the
+matching implementation. tfmot, which works only on tf_keras, is imported
+through `tfmot()`, lazily, and without leaving `TF_USE_LEGACY_KERAS` behind, so
+using tfgreen never changes which Keras `tf.keras` or `keras` gives the user.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+import threading
+from types import ModuleType
+
+from tfgreen.errors import TfgreenTypeError, TfgreenValueError, message
+
+__all__ = ["KERAS3", "TF_KERAS", "FLAVORS", "flavor_of", "keras_for", "check_flavor", "tfmot"]
+
+KERAS3 = "keras3"
+TF_KERAS = "tf_keras"
+FLAVORS = (KERAS3, TF_KERAS)
+
+_ROOTS = {"keras": KERAS3, "tf_keras": TF_KERAS}
+_TFMOT_LOCK = threading.Lock()
+
+
+def _flavor_of_class(cls: type) -> str | None:
+    for klass in cls.__mro__:
+        root = klass.__module__.split(".", 1)[0]
+        if root in _ROOTS and klass.__name__ in ("Model", "Layer", "Operation"):
+            return _ROOTS[root]
+    return None
+
+
+def flavor_of(model) -> str:
+    """Tells whether a model or layer is Keras 3 or tf_keras.
+
+    Args:
+        model: A Keras 3 or tf_keras `Model` (or `Layer`).
+
+    Returns:
+        `"keras3"` or `"tf_keras"`.
+
+    Example:
+    >>> import keras
+    >>> flavor_of(keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)]))
+    'keras3'
+    """
+    flavor = _flavor_of_class(type(model))
+    if flavor is None:
+        raise TfgreenTypeError(
+            message(
+                "tfgreen was given something that is not a Keras model",
+                "a Keras 3 (`keras.Model`) or tf_keras (`tf_keras.Model`) model",
+                "Build or load the model with `keras` or `tf_keras` first, "
+                "or use `tfgreen.load_model(path)` for a file",
+                model=type(model).__name__,
+            )
+        )
+    return flavor
+
+
+def check_flavor(flavor: str) -> str:
+    """Validates a flavour name and returns it.
+
+    Args:
+        flavor: `"keras3"` or `"tf_keras"`.
+
+    Returns:
+        The same name.
+    """
+    if flavor not in FLAVORS:
+        raise TfgreenValueError(
+            message(
+                "Unknown Keras flavour",
+                f"one of {FLAVORS}",
+                "Pass flavor='keras3' for `import keras` or flavor='tf_keras' for `import tf_keras`",
+                flavor=flavor,
+            )
+        )
+    return flavor
+
+
+def keras_for(flavor_or_model) -> ModuleType:
+    """Returns the Keras module (`keras` or `tf_keras`) for a flavour or a model.
+
+    Args:
+        flavor_or_model: A flavour name or a Keras model.
+
+    Returns:
+        The `keras` module for Keras 3, the `tf_keras` module for tf_keras.
+
+    Example:
+    >>> keras_for("keras3").__name__
+    'keras'
+    """
+    if isinstance(flavor_or_model, str):
+        flavor = check_flavor(flavor_or_model)
+    else:
+        flavor = flavor_of(flavor_or_model)
+    return importlib.import_module("keras" if flavor == KERAS3 else "tf_keras")
+
+
+def tfmot() -> ModuleType:
+    """Imports tensorflow_model_optimization lazily, leaving the user's Keras alone.
+
+    tfmot sets `TF_USE_LEGACY_KERAS=1` when imported, which would flip
+    `tf.keras` to tf_keras for the rest of the process. This restores the
+    variable to what it was, so only tfgreen's tf_keras path sees tfmot.
+
+    Returns:
+        The `tensorflow_model_optimization` module.
+    """
+    with _TFMOT_LOCK:
+        if "tensorflow_model_optimization" in sys.modules:
+            return sys.modules["tensorflow_model_optimization"]
+        import tensorflow as tf
+
+        # `tf.keras` is resolved lazily, once; resolve it now, under the user's
+        # settings, before tfmot's import sets TF_USE_LEGACY_KERAS and reads it.
+        _ = tf.keras.Model
+        saved = os.environ.get("TF_USE_LEGACY_KERAS")
+        try:
+            import tensorflow_model_optimization as module
+        finally:
+            if saved is None:
+                os.environ.pop("TF_USE_LEGACY_KERAS", None)
+            else:
+                os.environ["TF_USE_LEGACY_KERAS"] = saved
+        return module

@@ -1,0 +1,123 @@
+"""Loading model files safely.
+
+A `.keras` file loads with `safe_mode=True`, which refuses Python lambdas.
+Formats that can run arbitrary code when loaded (a `Lambda` layer, legacy
+`.h5`, a TensorFlow SavedModel) are refused unless the caller passes
+`trusted=True`. The Keras flavour is read from the file itself.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+from tfgreen.errors import (
+    TfgreenFileNotFoundError,
+    TfgreenValueError,
+    UntrustedModelError,
+    message,
+)
+from tfgreen.flavor import KERAS3, TF_KERAS, keras_for
+
+__all__ = ["load_model"]
+
+
+def _untrusted(kind: str, path: Path) -> UntrustedModelError:
+    return UntrustedModelError(
+        message(
+            f"Refusing to load {kind}: it can run arbitrary code when loaded",
+            "a `.keras` file without Lambda layers, or an explicit trust flag",
+            "Load it only if you trust its source: pass trusted=True "
+            "(CLI: --trust-model), or re-save it as `.keras` without Lambda layers",
+            path=str(path),
+        )
+    )
+
+
+def _keras_file_flavor(path: Path) -> str:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            metadata = json.loads(archive.read("metadata.json"))
+    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError) as error:
+        raise TfgreenValueError(
+            message(
+                "The `.keras` file is not a valid Keras archive",
+                "a zip with metadata.json, as written by `model.save('m.keras')`",
+                "Re-save the model, or check the file was fully copied",
+                path=str(path),
+            )
+        ) from error
+    return TF_KERAS if str(metadata.get("keras_version", "3")).startswith("2.") else KERAS3
+
+
+def _h5_flavor(path: Path) -> str:
+    import h5py
+
+    with h5py.File(path, "r") as handle:
+        version = handle.attrs.get("keras_version", b"3")
+    version = version.decode() if isinstance(version, bytes) else str(version)
+    return TF_KERAS if version.startswith("2.") else KERAS3
+
+
+def load_model(path: str | Path, trusted: bool = False, compile: bool = True):
+    """Loads a Keras 3 or tf_keras model file, refusing code-running formats unless trusted.
+
+    Args:
+        path: A `.keras` file, a legacy `.h5`/`.hdf5` file, or a SavedModel folder.
+        trusted: Allow formats and layers that can run arbitrary code on load
+            (`Lambda` layers, `.h5`, SavedModel). Defaults to `False`.
+        compile: Restore the training configuration too. Defaults to `True`.
+
+    Returns:
+        The model, of the flavour that saved it (SavedModel folders load as tf_keras).
+
+    Example:
+    >>> model.save("digits.keras")
+    >>> model = tfgreen.load_model("digits.keras")
+    """
+    path = Path(path)
+    if not path.exists():
+        raise TfgreenFileNotFoundError(
+            message(
+                "The model file does not exist",
+                "a path to a `.keras`, `.h5` file or a SavedModel folder",
+                "Check the path and the working folder",
+                path=str(path),
+            )
+        )
+    if not isinstance(trusted, bool):
+        raise TfgreenValueError(
+            message("`trusted` must be a bool", "True or False", "Pass trusted=True or leave it out",
+                    trusted=trusted)
+        )
+    suffix = path.suffix.lower()
+    if path.is_dir():
+        if not (path / "saved_model.pb").exists():
+            raise TfgreenValueError(
+                message("The folder is not a SavedModel", "a folder holding saved_model.pb",
+                        "Pass the SavedModel folder itself", path=str(path))
+            )
+        if not trusted:
+            raise _untrusted("a SavedModel folder", path)
+        return keras_for(TF_KERAS).models.load_model(str(path), compile=compile)
+    if suffix in (".h5", ".hdf5"):
+        if not trusted:
+            raise _untrusted("a legacy HDF5 (.h5) model", path)
+        return keras_for(_h5_flavor(path)).models.load_model(str(path), compile=compile)
+    if suffix != ".keras":
+        raise TfgreenValueError(
+            message(
+                "Unknown model file type",
+                "a `.keras` file, a `.h5`/`.hdf5` file or a SavedModel folder",
+                "Save the model with `model.save('model.keras')`",
+                path=str(path),
+            )
+        )
+    keras = keras_for(_keras_file_flavor(path))
+    try:
+        return keras.models.load_model(str(path), compile=compile, safe_mode=not trusted)
+    except ValueError as error:
+        if "safe_mode" in str(error) or "unsafe" in str(error).lower():
+            raise _untrusted("a model with a Lambda layer", path) from error
+        raise
