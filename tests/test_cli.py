@@ -11,8 +11,14 @@ ROOT = Path(__file__).resolve().parents[1]
 def run_cli(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
     """Runs `python -m tfgreen ARGS` in a fresh process."""
     env = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="3")
-    return subprocess.run([sys.executable, "-m", "tfgreen", *args], capture_output=True,
-                          text=True, env=env, timeout=timeout, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "tfgreen", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+        check=False,
+    )
 
 
 def test_help_lists_subcommands(capsys):

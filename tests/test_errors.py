@@ -23,10 +23,16 @@ def test_errors_subclass_tfgreen_and_builtin(cls, builtin):
 
 
 def test_message_answers_three_questions():
-    text = errors.message("`sparsity` is out of range.", "a float in [0, 1)",
-                          "Pass for example sparsity=0.8", sparsity=1.5)
-    assert text == ("`sparsity` is out of range. Expected a float in [0, 1). "
-                    "Pass for example sparsity=0.8. Received: sparsity=1.5")
+    text = errors.message(
+        "`sparsity` is out of range.",
+        "a float in [0, 1)",
+        "Pass for example sparsity=0.8",
+        sparsity=1.5,
+    )
+    assert text == (
+        "`sparsity` is out of range. Expected a float in [0, 1). "
+        "Pass for example sparsity=0.8. Received: sparsity=1.5"
+    )
 
 
 def test_message_shortens_huge_values():

@@ -16,8 +16,14 @@ def _python(code: str) -> str:
     env = {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}
     env["PYTHONPATH"] = str(ROOT)
     env["TF_CPP_MIN_LOG_LEVEL"] = "3"
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env=env, timeout=300, check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout.strip().splitlines()[-1]
 
@@ -42,7 +48,10 @@ def test_keras_for_rejects_unknown_flavor():
 
 
 def test_import_tfgreen_does_not_import_tfmot():
-    assert _python("import tfgreen, sys; print('tensorflow_model_optimization' in sys.modules)") == "False"
+    assert (
+        _python("import tfgreen, sys; print('tensorflow_model_optimization' in sys.modules)")
+        == "False"
+    )
 
 
 def test_tfmot_leaves_users_keras_alone():

@@ -49,8 +49,12 @@ def run_demo(out: str | Path = "tfgreen-demo", quick: bool = False, seed: int = 
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise TfgreenValueError(
-            message("The demo's output path is a file", "a folder (it is created if missing)",
-                    "Pass --out with a folder name", out=str(out))
+            message(
+                "The demo's output path is a file",
+                "a folder (it is created if missing)",
+                "Pass --out with a folder name",
+                out=str(out),
+            )
         )
     out.mkdir(parents=True, exist_ok=True)
     epochs = 3 if quick else 15
@@ -68,20 +72,34 @@ def run_demo(out: str | Path = "tfgreen-demo", quick: bool = False, seed: int = 
     keras_ms = (time.perf_counter() - start) * 1000.0
     keras_kb = sum(int(np.prod(w.shape)) * 4 for w in model.weights) / 1024
 
-    rows = [{"model": "keras float32", "accuracy": float(keras_acc), "size_kb": keras_kb,
-             "latency_ms_p50": keras_ms}]
+    rows = [
+        {
+            "model": "keras float32",
+            "accuracy": float(keras_acc),
+            "size_kb": keras_kb,
+            "latency_ms_p50": keras_ms,
+        }
+    ]
     rng = np.random.default_rng(seed)
     calibration = x_train[rng.choice(len(x_train), 200, replace=False)]
     for quantization in ("float32", "int8"):
         _step(f"exporting {quantization} .tflite")
-        data = convert(model, quantization,
-                       representative=lambda: ([calibration[i : i + 1]] for i in range(len(calibration))))
+        data = convert(
+            model,
+            quantization,
+            representative=lambda: ([calibration[i : i + 1]] for i in range(len(calibration))),
+        )
         path = atomic_write_bytes(out / f"digits_{quantization}.tflite", data)
         runner = TfliteRunner(path)
         accuracy = float(np.mean(np.argmax(runner.predict(x_test), axis=1) == y_test))
-        rows.append({"model": f"tflite {quantization}", "accuracy": accuracy,
-                     "size_kb": len(data) / 1024,
-                     "latency_ms_p50": runner.latency_ms(x_test, runs=100)["p50"]})
+        rows.append(
+            {
+                "model": f"tflite {quantization}",
+                "accuracy": accuracy,
+                "size_kb": len(data) / 1024,
+                "latency_ms_p50": runner.latency_ms(x_test, runs=100)["p50"],
+            }
+        )
 
     table = markdown_table(rows)
     atomic_write_text(
@@ -98,9 +116,13 @@ def run_demo(out: str | Path = "tfgreen-demo", quick: bool = False, seed: int = 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Adds the demo's options to its subcommand parser."""
-    parser.add_argument("--out", default="tfgreen-demo", help="output folder (default: tfgreen-demo)")
+    parser.add_argument(
+        "--out", default="tfgreen-demo", help="output folder (default: tfgreen-demo)"
+    )
     parser.add_argument("--quick", action="store_true", help="fewer epochs, for a first look")
-    parser.add_argument("--seed", type=int, default=0, help="seed of split and weights (default: 0)")
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of split and weights (default: 0)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:

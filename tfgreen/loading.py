@@ -88,15 +88,23 @@ def load_model(path: str | Path, trusted: bool = False, compile: bool = True):
         )
     if not isinstance(trusted, bool):
         raise TfgreenValueError(
-            message("`trusted` must be a bool", "True or False", "Pass trusted=True or leave it out",
-                    trusted=trusted)
+            message(
+                "`trusted` must be a bool",
+                "True or False",
+                "Pass trusted=True or leave it out",
+                trusted=trusted,
+            )
         )
     suffix = path.suffix.lower()
     if path.is_dir():
         if not (path / "saved_model.pb").exists():
             raise TfgreenValueError(
-                message("The folder is not a SavedModel", "a folder holding saved_model.pb",
-                        "Pass the SavedModel folder itself", path=str(path))
+                message(
+                    "The folder is not a SavedModel",
+                    "a folder holding saved_model.pb",
+                    "Pass the SavedModel folder itself",
+                    path=str(path),
+                )
             )
         if not trusted:
             raise _untrusted("a SavedModel folder", path)

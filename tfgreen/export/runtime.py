@@ -80,12 +80,12 @@ class TfliteRunner:
                     num_threads=num_threads,
                 )
             )
-        resolver = (
-            OpResolverType.BUILTIN_REF if reference else OpResolverType.AUTO
-        )
+        resolver = OpResolverType.BUILTIN_REF if reference else OpResolverType.AUTO
         try:
             self.interpreter = Interpreter(
-                model_content=content, num_threads=num_threads, experimental_op_resolver_type=resolver
+                model_content=content,
+                num_threads=num_threads,
+                experimental_op_resolver_type=resolver,
             )
             self.interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as error:
