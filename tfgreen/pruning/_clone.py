@@ -39,7 +39,7 @@ def clone_layers(model, replace: Callable, weights_of: Callable = None):
         return new if new is not None else fresh_copy(layer)
 
     clone = keras.models.clone_model(model, clone_function=clone_function)
-    for source, target in zip(model.layers, clone.layers):
+    for source, target in zip(model.layers, clone.layers, strict=True):
         weights = source.get_weights() if weights_of is None else weights_of(source)
         holder = target if len(target.weights) == len(weights) else _inner(target)
         holder.set_weights(weights)

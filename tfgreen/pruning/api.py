@@ -217,9 +217,7 @@ def prune(
             )
         )
     backend = backend_for(model)
-    if for_xnnpack:
-        return backend.prune_for_xnnpack(model, schedule)
-    chosen = _select(model, layers, m_by_n)
+    chosen = backend.xnnpack_layers(model) if for_xnnpack else _select(model, layers, m_by_n)
     driver = schedule if flavor == KERAS3 else backend.DrivenSchedule(schedule)
     return clone_layers(
         model,

@@ -19,14 +19,15 @@ import tf_keras
 
 from tfgreen.errors import UnsupportedLayerError, message
 from tfgreen.flavor import tfmot
-from tfgreen.pruning._clone import clone_layers, fresh_copy
+from tfgreen.pruning._clone import fresh_copy
 from tfgreen.pruning.schedules import PruningSchedule, schedule_from_config, schedule_to_config
 from tfgreen.pruning.structure import parse_structure
 
 __all__ = [
+    "PruneLowMagnitude",
     "DrivenSchedule",
     "wrap",
-    "prune_for_xnnpack",
+    "xnnpack_layers",
     "wrappers",
     "kernel_and_mask",
     "structure_of",
@@ -42,9 +43,20 @@ __all__ = [
 ]
 
 _sparsity = tfmot().sparsity.keras
-_WRAPPER = importlib.import_module(
+_TFMOT_WRAPPER = importlib.import_module(
     "tensorflow_model_optimization.python.core.sparsity.keras.pruning_wrapper"
 ).PruneLowMagnitude
+
+
+class PruneLowMagnitude(_TFMOT_WRAPPER):
+    """tfmot's wrapper, with tfgreen's message when the Pruning callback is missing."""
+
+    _PRUNE_CALLBACK_ERROR_MSG = message(
+        "A pruned layer is being trained without the pruning callback, so its masks "
+        "would never be updated",
+        "`tfgreen.callbacks.Pruning()` in the callbacks of `fit()`",
+        "Pass callbacks=[tfgreen.callbacks.Pruning()] to model.fit",
+    )
 
 
 class DrivenSchedule(_sparsity.PruningSchedule):
@@ -81,20 +93,16 @@ class DrivenSchedule(_sparsity.PruningSchedule):
 def wrap(layer, schedule: PruningSchedule | DrivenSchedule, structure: str | None):
     """Wraps a fresh copy of a tf_keras `layer` in tfmot's `PruneLowMagnitude`."""
     driven = schedule if isinstance(schedule, DrivenSchedule) else DrivenSchedule(schedule)
-    return _sparsity.prune_low_magnitude(
+    return PruneLowMagnitude(
         fresh_copy(layer), pruning_schedule=driven, sparsity_m_by_n=parse_structure(structure)
     )
 
 
-def prune_for_xnnpack(model, schedule: PruningSchedule):
-    """Prunes a copy of `model` with tfmot's `PruneForLatencyOnXNNPack` policy."""
-    copy = clone_layers(model, lambda layer: None)
+def xnnpack_layers(model) -> set[str]:
+    """Names of the layers tfmot's `PruneForLatencyOnXNNPack` policy would prune."""
+    policy = _sparsity.PruneForLatencyOnXNNPack()
     try:
-        return _sparsity.prune_low_magnitude(
-            copy,
-            pruning_schedule=DrivenSchedule(schedule),
-            pruning_policy=_sparsity.PruneForLatencyOnXNNPack(),
-        )
+        policy.ensure_model_supports_pruning(model)
     except ValueError as error:
         raise UnsupportedLayerError(
             message(
@@ -105,12 +113,15 @@ def prune_for_xnnpack(model, schedule: PruningSchedule):
                 model=model.name,
             )
         ) from error
+    return {layer.name for layer in model.layers if policy.allow_pruning(layer)}
 
 
 def wrappers(model) -> list:
     """Returns every tfmot `PruneLowMagnitude` layer of a tf_keras model."""
     return [
-        layer for layer in model._flatten_layers(include_self=False) if isinstance(layer, _WRAPPER)
+        layer
+        for layer in model._flatten_layers(include_self=False)
+        if isinstance(layer, _TFMOT_WRAPPER)
     ]
 
 
