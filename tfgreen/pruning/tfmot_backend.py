@@ -107,8 +107,9 @@ def xnnpack_layers(model) -> set[str]:
         raise UnsupportedLayerError(
             message(
                 "The model does not fit tfmot's XNNPACK latency pruning policy",
-                "a functional tf_keras model starting with a 3x3 stride-2 Conv2D and "
-                f"ending with GlobalAveragePooling2D (tfmot says: {error})",
+                "a functional tf_keras model starting with ZeroPadding2D(1) and a 3x3 "
+                "stride-2 'valid' Conv2D on 3 channels, ending with GlobalAveragePooling2D "
+                f"(tfmot says: {error})",
                 "Prune with for_xnnpack=False, or build the model in that shape",
                 model=model.name,
             )
