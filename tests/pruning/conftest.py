@@ -8,10 +8,15 @@ _DENSE: dict = {}
 _PRUNED: dict = {}
 
 
-def compiled(model):
-    """Compiles a digits classifier the same way in both Kerases."""
+def _compiled(model):
     model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
     return model
+
+
+@pytest.fixture
+def compiled():
+    """`compiled(model)` compiles a digits classifier the same way in both Kerases."""
+    return _compiled
 
 
 @pytest.fixture
@@ -21,7 +26,7 @@ def dense_mlp(flavor, digits_flat):
         from tfgreen.models import small_mlp
 
         (x_train, y_train), (x_test, y_test) = digits_flat
-        model = compiled(small_mlp(flavor, seed=0))
+        model = _compiled(small_mlp(flavor, seed=0))
         model.fit(x_train, y_train, epochs=5, batch_size=32, verbose=0)
         _DENSE[flavor] = (model, model.evaluate(x_test, y_test, verbose=0)[1])
     return _DENSE[flavor]
@@ -35,7 +40,7 @@ def pruned80(flavor, dense_mlp, digits_flat, seed):
 
         model, _ = dense_mlp
         (x_train, y_train), _ = digits_flat
-        pruned = compiled(tfgreen.prune(model, sparsity=0.8))
+        pruned = _compiled(tfgreen.prune(model, sparsity=0.8))
         history = pruned.fit(
             x_train,
             y_train,
