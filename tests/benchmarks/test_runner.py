@@ -1,0 +1,33 @@
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def runner():
+    spec = importlib.util.spec_from_file_location("bench_runner", ROOT / "benchmarks" / "run.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_runner_writes_json_and_markdown(runner, tmp_path):
+    folder = tmp_path / "benches"
+    folder.mkdir()
+    (folder / "bench_toy.py").write_text(
+        "def run(quick):\n    return [{'case': 'a', 'ratio': 0.5 if quick else 1.0}]\n"
+    )
+    results = runner.run_all(None, quick=True, out=tmp_path / "out", folder=folder)
+    assert results == {"toy": [{"case": "a", "ratio": 0.5}]}
+    saved = json.loads((tmp_path / "out" / "toy.json").read_text())
+    assert saved["rows"] == [{"case": "a", "ratio": 0.5}] and saved["machine"]["quick"] is True
+    assert "| case | ratio |" in (tmp_path / "out" / "README.md").read_text()
+
+
+def test_runner_rejects_unknown_names(runner, tmp_path):
+    with pytest.raises(SystemExit, match="unknown benchmark"):
+        runner.run_all(["nope"], out=tmp_path, folder=tmp_path)
