@@ -48,10 +48,13 @@ class Pruning(keras.callbacks.Callback):
                 )
             )
         self.verbose = verbose
+        # Keeps tf_keras from converting logs to numpy each batch on our account.
+        self._supports_tf_logs = True
 
-    # tf_keras' CallbackList asks its callbacks which batch hooks they use.
+    # tf_keras' CallbackList asks its callbacks which batch hooks they use; the
+    # tfmot backend needs none, so tf_keras skips per-batch calls as with tfmot.
     def _implements_train_batch_hooks(self) -> bool:
-        return True
+        return self.model is None or backend_for(self.model).BATCH_HOOKS
 
     def _implements_test_batch_hooks(self) -> bool:
         return False
@@ -94,8 +97,8 @@ class Pruning(keras.callbacks.Callback):
             self._groups[id(driver)][2].append(layer)
         self._target = max(self._backend.target_of(layer) for layer in self._layers)
         self._epoch = 0
+        self._started = False
         self._warn_short_run(total)
-        self._backend.start(self._layers)
         if self.verbose:
             for _, plan, layers in self._groups.values():
                 print(
@@ -124,12 +127,19 @@ class Pruning(keras.callbacks.Callback):
                 )
 
     def on_epoch_begin(self, epoch, logs=None):
+        # The first epoch of the run is `initial_epoch`: resume the plan there.
         self._epoch = epoch
+        if not self._started:
+            for driver, plan, layers in self._groups.values():
+                self._backend.begin(driver, plan, layers, epoch * self._steps)
+            self._started = True
 
     def on_train_batch_begin(self, batch, logs=None):
+        if not self._backend.BATCH_HOOKS:
+            return
         step = self._epoch * self._steps + batch
         for driver, plan, layers in self._groups.values():
-            self._backend.step(driver, layers, plan.sparsity_at_step(step))
+            self._backend.batch(driver, plan, layers, step)
 
     def _overall_sparsity(self) -> float:
         zeros = size = 0

@@ -21,10 +21,19 @@ from keras import ops
 
 from tfgreen.errors import TfgreenValueError, message
 from tfgreen.pruning._clone import clone_layers, fresh_copy
-from tfgreen.pruning.schedules import PruningSchedule, schedule_from_config, schedule_to_config
+from tfgreen.pruning.schedules import (
+    Plan,
+    PruningSchedule,
+    schedule_from_config,
+    schedule_to_config,
+)
 from tfgreen.pruning.structure import parse_structure
 
+# The callback updates the masks from its per-batch hook.
+BATCH_HOOKS = True
+
 __all__ = [
+    "BATCH_HOOKS",
     "PruneLowMagnitude",
     "wrap",
     "wrappers",
@@ -35,8 +44,8 @@ __all__ = [
     "update_masks",
     "structure_of",
     "target_of",
-    "start",
-    "step",
+    "begin",
+    "batch",
     "end",
     "driver_of",
     "schedule_of",
@@ -220,14 +229,15 @@ def target_of(wrapper: PruneLowMagnitude) -> float:
     return wrapper.schedule.final_sparsity
 
 
-def start(layers) -> None:
+def begin(driver: PruningSchedule, plan: Plan, layers, first_step: int) -> None:
     """Lets the wrappers train (without it their first training step raises)."""
     for layer in layers:
         layer.armed = True
 
 
-def step(driver: PruningSchedule, layers, sparsity: float | None) -> None:
-    """Updates the masks of `layers` if the schedule asks for it on this step."""
+def batch(driver: PruningSchedule, plan: Plan, layers, step: int) -> None:
+    """Updates the masks of `layers` if the plan updates them at `step`."""
+    sparsity = plan.sparsity_at_step(step)
     if sparsity is not None:
         for layer in layers:
             update_masks(layer, sparsity)

@@ -2,10 +2,11 @@
 
 tfmot does the masking (in its `PruneLowMagnitude` wrapper, with its
 distribution-aware mask updates); tfgreen's schedule decides when and how far
-through `DrivenSchedule`, a tfmot `PruningSchedule` whose answer lives in two
-variables that `tfgreen.callbacks.Pruning` sets from the real step of the
-`fit()` run. This module imports tfmot (through `tfgreen.flavor.tfmot()`), so
-it is only imported on tf_keras paths.
+through `DrivenSchedule`, a tfmot `PruningSchedule` reading a per-step plan
+that `tfgreen.callbacks.Pruning` writes when the `fit()` run starts. The
+callback needs no per-batch hook here, like tfmot's own. This module imports
+tfmot (through `tfgreen.flavor.tfmot()`), so it is only imported on tf_keras
+paths.
 """
 
 from __future__ import annotations
@@ -20,10 +21,19 @@ import tf_keras
 from tfgreen.errors import UnsupportedLayerError, message
 from tfgreen.flavor import tfmot
 from tfgreen.pruning._clone import fresh_copy
-from tfgreen.pruning.schedules import PruningSchedule, schedule_from_config, schedule_to_config
+from tfgreen.pruning.schedules import (
+    Plan,
+    PruningSchedule,
+    schedule_from_config,
+    schedule_to_config,
+)
 from tfgreen.pruning.structure import parse_structure
 
+# The callback drives this backend at run and epoch starts only.
+BATCH_HOOKS = False
+
 __all__ = [
+    "BATCH_HOOKS",
     "PruneLowMagnitude",
     "DrivenSchedule",
     "wrap",
@@ -32,8 +42,7 @@ __all__ = [
     "kernel_and_mask",
     "structure_of",
     "target_of",
-    "start",
-    "step",
+    "begin",
     "end",
     "driver_of",
     "schedule_of",
@@ -60,7 +69,12 @@ class PruneLowMagnitude(_TFMOT_WRAPPER):
 
 
 class DrivenSchedule(_sparsity.PruningSchedule):
-    """A tfmot schedule answering what `tfgreen.callbacks.Pruning` last decided.
+    """A tfmot schedule that looks up tfgreen's plan of the current `fit()` run.
+
+    `tfgreen.callbacks.Pruning` writes, when the run starts, the target
+    sparsity of every step that updates the masks (-1 for the others) into a
+    variable; tfmot's own step counter indexes it inside the training graph,
+    so no per-batch Python work is needed.
 
     Args:
         schedule: The tfgreen `PruningSchedule` (or its config) it stands for.
@@ -68,20 +82,24 @@ class DrivenSchedule(_sparsity.PruningSchedule):
 
     def __init__(self, schedule):
         self.schedule = schedule_from_config(schedule)
-        self._update = tf.Variable(False, trainable=False, name="tfgreen_prune_now")
-        self._target = tf.Variable(0.0, trainable=False, name="tfgreen_target_sparsity")
-        self._state = (False, 0.0)
+        self._table = tf.Variable(
+            [-1.0], trainable=False, shape=tf.TensorShape([None]), name="tfgreen_pruning_plan"
+        )
 
-    def set(self, update: bool, sparsity: float) -> None:
-        """Sets whether masks update on the next step, and to which sparsity."""
-        state = (bool(update), float(sparsity))
-        if state != self._state:
-            self._update.assign(state[0])
-            self._target.assign(state[1])
-            self._state = state
+    def load(self, plan: Plan) -> None:
+        """Writes the per-step targets of a resolved plan (-1: no mask update)."""
+        table = [plan.sparsity_at_step(step) for step in range(max(plan.total_steps, 1))]
+        self._table.assign(np.array([-1.0 if v is None else v for v in table], "float32"))
 
     def __call__(self, step):
-        return tf.identity(self._update), tf.identity(self._target)
+        # tfmot increments its step before asking, so step 1 is the run's step 0.
+        table = tf.convert_to_tensor(self._table)
+        index = tf.cast(step, tf.int32) - 1
+        inside = tf.logical_and(index >= 0, index < tf.size(table))
+        value = tf.where(
+            inside, tf.gather(table, tf.clip_by_value(index, 0, tf.size(table) - 1)), -1.0
+        )
+        return value >= 0.0, tf.maximum(value, 0.0)
 
     def get_config(self):
         return {
@@ -145,16 +163,11 @@ def target_of(wrapper) -> float:
     return wrapper.pruning_schedule.schedule.final_sparsity
 
 
-def start(layers) -> None:
-    """Marks the wrappers as trained with a callback (tfmot's `pruning_step` from -1 to 0)."""
+def begin(driver: DrivenSchedule, plan: Plan, layers, first_step: int) -> None:
+    """Loads the plan and sets tfmot's step counters to the run's first step."""
+    driver.load(plan)
     for layer in layers:
-        if int(layer.pruning_step.numpy()) < 0:
-            layer.pruning_step.assign(0)
-
-
-def step(driver: DrivenSchedule, layers, sparsity: float | None) -> None:
-    """Tells tfmot whether to update the masks on this step, and to which sparsity."""
-    driver.set(sparsity is not None, driver._state[1] if sparsity is None else sparsity)
+        layer.pruning_step.assign(first_step)
 
 
 def end(layers) -> None:
