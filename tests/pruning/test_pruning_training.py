@@ -7,7 +7,7 @@ import tfgreen
 from tfgreen.errors import TfgreenValueError
 from tfgreen.export.convert import convert
 from tfgreen.export.flatbuffer import read_tflite
-from tfgreen.models import small_mlp
+from tfgreen.models import small_cnn, small_mlp
 from tfgreen.pruning.api import pruned_layers
 
 
@@ -161,3 +161,29 @@ def test_resume_from_saved_file_with_initial_epoch(
     logged = second.history["sparsity"]
     assert middle < logged[0] < logged[1]
     assert abs(logged[1] - 0.8) < 1e-3
+
+
+def test_conv_kernels_pruned_unstructured_and_2_4(compiled, flavor, digits):
+    (x_train, y_train), _ = digits
+    schedule = tfgreen.ConstantSparsity(0.5)
+    unstructured = compiled(tfgreen.prune(small_cnn(flavor), schedule=schedule))
+    structured = compiled(tfgreen.prune(small_cnn(flavor), structure="2:4"))
+    for model in (unstructured, structured):
+        model.fit(
+            x_train[:256],
+            y_train[:256],
+            epochs=1,
+            verbose=0,
+            callbacks=[tfgreen.callbacks.Pruning()],
+        )
+    assert tfgreen.sparsity(unstructured) == {
+        "conv1": 0.5,
+        "conv2": 0.5,
+        "dense1": 0.5,
+        "output": 0.5,
+    }
+    # conv2's kernel is (3, 3, 16, 32): 2 zeros in every 4 consecutive input channels.
+    kernel = tfgreen.strip(structured).get_layer("conv2").get_weights()[0]
+    groups = np.moveaxis(kernel, -1, 0).reshape(-1, 4)
+    np.testing.assert_array_equal((groups == 0).sum(axis=1), 2)
+    assert sorted(tfgreen.sparsity(structured)) == ["conv2", "dense1", "output"]
