@@ -187,3 +187,16 @@ def test_conv_kernels_pruned_unstructured_and_2_4(compiled, flavor, digits):
     groups = np.moveaxis(kernel, -1, 0).reshape(-1, 4)
     np.testing.assert_array_equal((groups == 0).sum(axis=1), 2)
     assert sorted(tfgreen.sparsity(structured)) == ["conv2", "dense1", "output"]
+
+
+def test_unknown_steps_per_epoch_is_refused(compiled, flavor, digits_flat):
+    import tensorflow as tf
+
+    (x_train, y_train), _ = digits_flat
+    data = tf.data.Dataset.from_generator(
+        lambda: iter(zip(x_train[:64], y_train[:64], strict=True)),
+        output_signature=(tf.TensorSpec((64,), tf.float32), tf.TensorSpec((), tf.int64)),
+    ).batch(32)
+    pruned = compiled(tfgreen.prune(small_mlp(flavor, hidden=(16,))))
+    with pytest.raises(TfgreenValueError, match="steps per epoch is unknown.*steps_per_epoch"):
+        pruned.fit(data, epochs=1, verbose=0, callbacks=[tfgreen.callbacks.Pruning()])
