@@ -3,7 +3,7 @@
 1. Same tf_keras 64-256-256-10 MLP, same flat digits, same schedule steps:
    `fit()` time of tfgreen's pruning (`tfgreen.prune` + `tfgreen.callbacks.Pruning`)
    vs raw tfmot (`prune_low_magnitude` + `UpdatePruningStep`), measured
-   alternately in one process (best of the repeats), with final sparsity and
+   alternately in one process (best of 5 repeats), with final sparsity and
    test accuracy. Goal: time ratio <= 1.05.
 2. For each Keras: gzip size of the float32 `.tflite` of the dense MLP vs gzip
    of the pruned-80% + int8 `.tflite` (sparsity read back from the file,
@@ -106,7 +106,7 @@ def _speed_rows(data, quick: bool) -> list[dict]:
     from tfgreen.pruning.schedules import PolynomialDecay
 
     epochs = 2 if quick else 6
-    repeats = 1 if quick else 3
+    repeats = 1 if quick else 5
     dense = _dense("tf_keras", data, 2 if quick else 5)
     steps = int(np.ceil(len(data[0][0]) / 32))
     plan = PolynomialDecay(0.8).resolve(epochs * steps)
