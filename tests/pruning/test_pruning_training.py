@@ -200,3 +200,21 @@ def test_unknown_steps_per_epoch_is_refused(compiled, flavor, digits_flat):
     pruned = compiled(tfgreen.prune(small_mlp(flavor, hidden=(16,))))
     with pytest.raises(TfgreenValueError, match="steps per epoch is unknown.*steps_per_epoch"):
         pruned.fit(data, epochs=1, verbose=0, callbacks=[tfgreen.callbacks.Pruning()])
+
+
+def test_steps_per_execution_still_reaches_target(flavor, digits_flat):
+    (x_train, y_train), _ = digits_flat
+    pruned = tfgreen.prune(small_mlp(flavor, hidden=(32,)), sparsity=0.7)
+    pruned.compile("adam", "sparse_categorical_crossentropy", steps_per_execution=6)
+    # 20 steps in calls of 6: the schedule's last update (step 16) falls inside a call.
+    history = pruned.fit(
+        x_train[:640],
+        y_train[:640],
+        epochs=1,
+        batch_size=32,
+        verbose=0,
+        callbacks=[tfgreen.callbacks.Pruning()],
+    )
+    assert abs(history.history["sparsity"][-1] - 0.7) < 1e-3
+    for value in tfgreen.sparsity(pruned).values():
+        assert abs(value - 0.7) < 1e-3

@@ -98,6 +98,7 @@ class Pruning(keras.callbacks.Callback):
         self._target = max(self._backend.target_of(layer) for layer in self._layers)
         self._epoch = 0
         self._started = False
+        self._applied = self._done = -1
         self._warn_short_run(total)
         if self.verbose:
             for _, plan, layers in self._groups.values():
@@ -132,14 +133,22 @@ class Pruning(keras.callbacks.Callback):
         if not self._started:
             for driver, plan, layers in self._groups.values():
                 self._backend.begin(driver, plan, layers, epoch * self._steps)
+            self._applied = epoch * self._steps - 1
             self._started = True
 
+    def _catch_up(self, step: int) -> None:
+        """Applies the plan's mask updates of the steps after the last applied, up to `step`."""
+        if self._backend.BATCH_HOOKS and step > self._applied:
+            for driver, plan, layers in self._groups.values():
+                self._backend.batch(driver, plan, layers, self._applied + 1, step)
+            self._applied = step
+
     def on_train_batch_begin(self, batch, logs=None):
-        if not self._backend.BATCH_HOOKS:
-            return
-        step = self._epoch * self._steps + batch
-        for driver, plan, layers in self._groups.values():
-            self._backend.batch(driver, plan, layers, step)
+        self._catch_up(self._epoch * self._steps + batch)
+
+    def on_train_batch_end(self, batch, logs=None):
+        # With steps_per_execution, `batch` is the last step the call ran.
+        self._done = self._epoch * self._steps + batch
 
     def _overall_sparsity(self) -> float:
         zeros = size = 0
@@ -157,6 +166,8 @@ class Pruning(keras.callbacks.Callback):
             print(f"Epoch {epoch + 1}: pruned-weight sparsity {value:.4f}")
 
     def on_train_end(self, logs=None):
+        # Updates due in the last multi-step call land before training ends.
+        self._catch_up(self._done)
         self._backend.end(self._layers)
         reached = self._overall_sparsity()
         if reached < self._target - 1e-3:

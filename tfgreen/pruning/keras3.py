@@ -235,9 +235,13 @@ def begin(driver: PruningSchedule, plan: Plan, layers, first_step: int) -> None:
         layer.armed = True
 
 
-def batch(driver: PruningSchedule, plan: Plan, layers, step: int) -> None:
-    """Updates the masks of `layers` if the plan updates them at `step`."""
-    sparsity = plan.sparsity_at_step(step)
+def batch(driver: PruningSchedule, plan: Plan, layers, first: int, last: int) -> None:
+    """Brings the masks to the latest update the plan makes in steps `first..last`.
+
+    One call per batch covers one step; with `steps_per_execution` a call
+    covers the steps run since the previous one.
+    """
+    sparsity = plan.latest_sparsity(first, last)
     if sparsity is not None:
         for layer in layers:
             update_masks(layer, sparsity)

@@ -103,16 +103,18 @@ class Plan:
         progress = 1.0 if span == 0 else (step - self.begin) / span
         return float(self.schedule.sparsity_at(progress))
 
-    def reachable_sparsity(self) -> float:
-        """Sparsity of the last mask update that happens within the run."""
-        last = min(self.end, self.total_steps - 1)
-        if last < self.begin:
-            return 0.0
-        for step in range(last, self.begin - 1, -1):
+    def latest_sparsity(self, first: int, last: int) -> float | None:
+        """Target of the latest mask update in steps `first..last`, else `None`."""
+        for step in range(min(last, self.end), max(first, self.begin) - 1, -1):
             value = self.sparsity_at_step(step)
             if value is not None:
                 return value
-        return 0.0
+        return None
+
+    def reachable_sparsity(self) -> float:
+        """Sparsity of the last mask update that happens within the run."""
+        value = self.latest_sparsity(self.begin, self.total_steps - 1)
+        return 0.0 if value is None else value
 
 
 class PruningSchedule:
