@@ -126,3 +126,17 @@ def test_for_xnnpack(flavor, keras):
     assert [w.layer.name for w in pruned_layers(pruned)] == ["pointwise"]
     with pytest.raises(UnsupportedLayerError, match="XNNPACK latency pruning policy"):
         tfgreen.prune(small_cnn(flavor), for_xnnpack=True)
+
+
+def test_keras3_mask_math():
+    from keras import ops
+
+    from tfgreen.pruning.keras3 import m_by_n_mask, magnitude_mask
+
+    weights = np.array([[0.5, -0.1], [0.05, 0.9], [-0.3, 0.2], [0.01, -0.7]], "float32")
+    mask = ops.convert_to_numpy(magnitude_mask(ops.convert_to_tensor(weights), 0.4))
+    # 0.4 * 8 = 3.2 -> the 3 smallest magnitudes: 0.01, 0.05, 0.1.
+    np.testing.assert_array_equal(mask, [[1, 0], [0, 1], [1, 1], [0, 1]])
+    # Dense kernel (in=4, out=2): per output column, keep the 2 largest of each 4 inputs.
+    mask = ops.convert_to_numpy(m_by_n_mask(ops.convert_to_tensor(weights), 2, 4))
+    np.testing.assert_array_equal(mask, [[1, 0], [0, 1], [1, 0], [0, 1]])

@@ -156,7 +156,10 @@ def kernel_and_mask(wrapper: PruneLowMagnitude) -> tuple:
 
 
 def magnitude_mask(weights, sparsity: float):
-    """A 0/1 mask zeroing the `ceil(sparsity * size)` smallest-magnitude weights.
+    """A 0/1 mask zeroing the `sparsity * size` (rounded) smallest-magnitude weights.
+
+    The count is rounded to the nearest integer, as tfmot does, so each
+    kernel's sparsity is the closest its size allows to the target.
 
     Args:
         weights: A kernel tensor.
@@ -167,7 +170,7 @@ def magnitude_mask(weights, sparsity: float):
     """
     shape = tuple(weights.shape)
     size = int(np.prod(shape))
-    count = min(size, int(math.ceil(sparsity * size - 1e-9)))
+    count = min(size, int(math.floor(sparsity * size + 0.5)))
     ones = ops.ones((size,), dtype=weights.dtype)
     if count <= 0:
         return ops.reshape(ones, shape)
