@@ -41,6 +41,8 @@ def clone_layers(model, replace: Callable, weights_of: Callable = None):
     clone = keras.models.clone_model(model, clone_function=clone_function)
     for source, target in zip(model.layers, clone.layers, strict=True):
         weights = source.get_weights() if weights_of is None else weights_of(source)
+        # A pruning wrapper adds its mask (and tfmot's step, threshold) to the
+        # wrapped layer's weights, so the copied weights go to the wrapped layer.
         holder = target if len(target.weights) == len(weights) else _inner(target)
         holder.set_weights(weights)
     return clone
