@@ -9,7 +9,11 @@ from __future__ import annotations
 import importlib
 
 # Public name -> module that defines it; imported on first use.
-_LAZY: dict[str, str] = {}
+_LAZY: dict[str, str] = {
+    "EnergyTracker": "tfgreen.energy.tracker",
+    "EnergyBudget": "tfgreen.energy.budget",
+    "GreenEarlyStopping": "tfgreen.energy.early_stopping",
+}
 
 __all__ = [*_LAZY]
 
