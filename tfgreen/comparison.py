@@ -5,7 +5,8 @@ size, weight sparsity, single-sample latency, joules per inference (CodeCarbon,
 method stated) and the training energy/CO2 where known. The result prints as
 text, markdown or a dict, draws accuracy-vs-cost figures with the Pareto front
 and a carbon break-even figure, and `save(out_dir)` writes it all as a report.
-Also the `tfgreen compare` command.
+Also the `tfgreen compare` command. (The module is not named `compare`: a
+submodule of that name would shadow the `tfgreen.compare` function once imported.)
 """
 
 from __future__ import annotations
