@@ -21,7 +21,7 @@ __all__ = ["main", "build_parser"]
 _COMMANDS = {
     "demo": ("tfgreen.demo", "train, shrink and export a digits model; write a report"),
     "compare": (
-        "tfgreen.compare",
+        "tfgreen.comparison",
         "compare .tflite/.keras models: accuracy, size, latency, energy",
     ),
 }
