@@ -1,8 +1,8 @@
 """Energy per inference of a Keras model or a `.tflite` file, in joules.
 
 The model runs single-sample inferences in a loop (a `.tflite` file with the
-LiteRT interpreter through `TfliteRunner`, a Keras model as an eager
-`model(x, training=False)` call) while CodeCarbon's offline tracker measures
+LiteRT interpreter through `TfliteRunner`, a Keras model as a
+`tf.function`-compiled `model(x, training=False)` call, as `predict` runs it) while CodeCarbon's offline tracker measures
 the energy of exactly that loop as one task. Joules per inference is that
 energy divided by the number of inferences. Without hardware energy counters
 the energy is CodeCarbon's estimate from CPU TDP and load (plus a RAM power
@@ -48,12 +48,16 @@ def single_sample_fn(model_or_path, num_threads: int = 1) -> tuple[Callable, str
 
         runner = TfliteRunner(model_or_path, num_threads=num_threads)
         return runner.predict, "tflite"
+    import tensorflow as tf
+
     from tfgreen.flavor import flavor_of
 
     flavor_of(model_or_path)  # raises a clear TypeError for anything else
+    model = model_or_path
 
+    @tf.function(reduce_retracing=True)
     def call(sample):
-        return model_or_path(sample, training=False)
+        return model(sample, training=False)
 
     return call, "keras"
 
