@@ -24,7 +24,9 @@ def test_tflite_file_joules_per_inference(flavor, tflite_bytes, digits_flat, tmp
     assert result["latency_ms_mean"] == pytest.approx(result["seconds"] * 1000 / 2000)
 
 
-def test_keras_model_costs_more_per_inference_than_its_tflite(flavor, mlp, tflite_bytes, digits_flat):
+def test_keras_model_costs_more_per_inference_than_its_tflite(
+    flavor, mlp, tflite_bytes, digits_flat
+):
     _, (x_test, _) = digits_flat
     keras_result = inference_energy(mlp, x_test, seconds=0.5)
     tflite_result = inference_energy(tflite_bytes, x_test, seconds=0.5)
