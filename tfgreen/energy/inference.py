@@ -4,7 +4,9 @@ The model runs single-sample inferences in a loop (a `.tflite` file with the
 LiteRT interpreter through `TfliteRunner`, a Keras model as a
 `tf.function`-compiled `model(x, training=False)` call, as `predict` runs it) while CodeCarbon's offline tracker measures
 the energy of exactly that loop as one task. Joules per inference is that
-energy divided by the number of inferences. Without hardware energy counters
+energy divided by the number of inferences. CodeCarbon runs in `"process"`
+mode here: only this process's CPU time and memory count, not other work on
+the machine. Without hardware energy counters
 the energy is CodeCarbon's estimate from CPU TDP and load (plus a RAM power
 model), and the result says so in `method`.
 """
@@ -163,7 +165,7 @@ def inference_energy(
     samples = [x[i : i + 1] for i in range(min(len(x), 64))]
     for sample in samples[:5]:  # warm up (graph tracing, interpreter allocation)
         fn(sample)
-    tracker = open_codecarbon(country)
+    tracker = open_codecarbon(country, tracking_mode="process")
     tracker.start_task("inference")
     start = time.perf_counter()
     done = 0
