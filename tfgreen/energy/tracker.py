@@ -243,6 +243,7 @@ class EnergyTracker(DualCallback):
         self.method: str | None = None
         self.method_detail: str | None = None
         self._codecarbon = None
+        self._task_open = False
         self._reset()
 
     def _reset(self) -> None:
@@ -253,25 +254,30 @@ class EnergyTracker(DualCallback):
         self.running = False
 
     def on_train_begin(self, logs=None):
-        self._close()
         self._reset()
-        self._codecarbon = open_codecarbon(
-            self.country_iso_code, self.tracking_mode, self.cpu_watts, self.output_dir
-        )
+        if self._task_open:  # a previous fit died mid-epoch: drop its open measurement
+            self._codecarbon.stop_task()
+            self._task_open = False
+        if self._codecarbon is None:  # one CodeCarbon tracker serves every fit
+            self._codecarbon = open_codecarbon(
+                self.country_iso_code, self.tracking_mode, self.cpu_watts, self.output_dir
+            )
         self.running = True
 
     def on_epoch_begin(self, epoch, logs=None):
-        if self._codecarbon is None:
+        if not self.running:
             return
         self._codecarbon.start_task(f"epoch_{epoch}")
+        self._task_open = True
         if self.method is None:
             self.method, self.method_detail = method_of(self._codecarbon)
 
     def on_epoch_end(self, epoch, logs=None):
-        if self._codecarbon is None or self.last_epoch == epoch:
+        if not self.running or self.last_epoch == epoch:
             self._write(logs)
             return
-        data = self._codecarbon.stop_task()
+        data = self._codecarbon.stop_task()  # also stops CodeCarbon's sampling thread
+        self._task_open = False
         if data is None:  # epoch begin was not seen (a custom loop): nothing measured
             return
         energy, co2 = float(data.energy_consumed), float(data.emissions)
@@ -297,13 +303,9 @@ class EnergyTracker(DualCallback):
         logs["epoch_co2_kg"] = self.epochs[-1]["co2_kg"]
 
     def on_train_end(self, logs=None):
-        self._close()
         self.running = False
-
-    def _close(self) -> None:
-        if self._codecarbon is not None:
-            self._codecarbon.stop()  # stops CodeCarbon's threads; writes only with output_dir
-            self._codecarbon = None
+        if self.output_dir is not None and self.epochs:
+            self._codecarbon.flush()  # CodeCarbon appends its totals to emissions.csv
 
     @property
     def energy_joules(self) -> float:
