@@ -100,6 +100,8 @@ def test_save_writes_report_and_plots(flavor, trained_cnn, int8_path, digits, tm
     report = written["report.md"].read_text()
     assert "![break_even.png](break_even.png)" in report and "Pareto front" in report
     assert sorted(p.name for p in (tmp_path / "report").iterdir()) == sorted(names)
+    with pytest.raises(TfgreenValueError, match="output path is a file"):
+        result.save(written["report.md"])
 
 
 def test_training_energy_from_a_tracked_fit(flavor, digits_flat):

@@ -168,6 +168,15 @@ class Comparison:
             File name -> path of every file written.
         """
         out_dir = Path(out_dir)
+        if out_dir.exists() and not out_dir.is_dir():
+            raise TfgreenValueError(
+                message(
+                    "The report's output path is a file",
+                    "a folder (it is created if missing)",
+                    "Pass a folder name",
+                    out_dir=str(out_dir),
+                )
+            )
         written = self.plot(out_dir)
         lines = [f"# {title}", ""]
         if self.data_description:

@@ -104,3 +104,20 @@ def test_recovers_from_a_fit_that_died_mid_epoch(mlp, digits_flat):
     history = mlp.fit(x[:128], y[:128], epochs=2, verbose=0, callbacks=[tracker]).history
     assert [e["epoch"] for e in tracker.epochs] == [0, 1]
     assert history["energy_kwh"][-1] == tracker.energy_kwh > 0
+
+
+def test_never_touches_the_network(mlp, digits_flat, monkeypatch):
+    import socket
+
+    attempts = []
+
+    def refuse(self, address):
+        attempts.append(address)
+        raise OSError("network disabled in this test")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+    (x, y), _ = digits_flat
+    tracker = EnergyTracker(country_iso_code="USA")
+    mlp.fit(x[:128], y[:128], epochs=1, verbose=0, callbacks=[tracker])
+    assert attempts == [] and tracker.co2_kg > 0
