@@ -83,6 +83,10 @@ class Comparison:
 
         Returns:
             Model names.
+
+        Example:
+        >>> result.pareto("latency_ms")
+        ['int8', 'baseline']
         """
         from tfgreen.plots import pareto_front
 
@@ -130,6 +134,10 @@ class Comparison:
 
         Returns:
             File name -> path of each PNG written.
+
+        Example:
+        >>> sorted(result.plot("out"))
+        ['accuracy_vs_energy.png', 'accuracy_vs_latency.png', 'accuracy_vs_size.png', ...]
         """
         from tfgreen.plots import break_even_plot, tradeoff_plot
 
@@ -166,6 +174,10 @@ class Comparison:
 
         Returns:
             File name -> path of every file written.
+
+        Example:
+        >>> result.save("report")["report.md"]
+        PosixPath('report/report.md')
         """
         out_dir = Path(out_dir)
         if out_dir.exists() and not out_dir.is_dir():
@@ -576,6 +588,11 @@ def run(args: argparse.Namespace) -> int:
         "breast-cancer": load_breast_cancer,
     }
     _, (x_test, y_test) = loaders[args.data]()
+    print(
+        f"[tfgreen compare] measuring {len(args.models)} model(s) on {args.data} "
+        f"({len(x_test)} test samples)",
+        flush=True,
+    )
     candidates = {}
     for path in args.models:
         name = Path(path).name

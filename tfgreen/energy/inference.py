@@ -44,6 +44,11 @@ def single_sample_fn(model_or_path, num_threads: int = 1) -> tuple[Callable, str
     Returns:
         `(fn, kind)`: `fn(sample)` runs the model on a batch of one and returns
         the output; kind is `"tflite"` or `"keras"`.
+
+    Example:
+    >>> fn, kind = single_sample_fn("model.tflite")
+    >>> fn(x_test[:1]).shape
+    (1, 10)
     """
     if _is_tflite(model_or_path):
         from tfgreen.export.runtime import TfliteRunner
@@ -75,6 +80,10 @@ def time_calls(fn: Callable, sample, runs: int = 50, warmup: int = 5) -> dict[st
 
     Returns:
         `{"p50": ..., "p90": ..., "mean": ...}` in milliseconds.
+
+    Example:
+    >>> time_calls(fn, x_test[:1], runs=20)["p50"]
+    0.41
     """
     for _ in range(warmup):
         fn(sample)

@@ -125,6 +125,10 @@ def open_codecarbon(
 
     Returns:
         A `codecarbon.OfflineEmissionsTracker`, not started.
+
+    Example:
+    >>> tracker = open_codecarbon("FRA")
+    >>> tracker.start_task("work"); run(); tracker.stop_task().energy_consumed  # kWh
     """
     from codecarbon import OfflineEmissionsTracker
     from codecarbon.output_methods.base_output import OutputMethod
@@ -158,6 +162,10 @@ def method_of(codecarbon_tracker) -> tuple[str, str]:
         `(method, detail)`: method is `"measured"` when CPU/GPU energy comes
         from hardware counters, `"estimate"` otherwise; detail says how each
         part is obtained.
+
+    Example:
+    >>> method_of(tracker)
+    ('estimate', 'CodeCarbon offline, tracking_mode=machine: RAM estimated ...')
     """
     from codecarbon.external.hardware import CPU, GPU
 
