@@ -23,7 +23,7 @@ from pathlib import Path
 from tfgreen.energy._callback import DualCallback
 from tfgreen.errors import TfgreenTypeError, TfgreenValueError, message
 
-__all__ = ["EnergyTracker", "check_country", "open_codecarbon", "method_of"]
+__all__ = ["EnergyTracker", "TrackerUser", "check_country", "open_codecarbon", "method_of"]
 
 _TRACKING_MODES = ("process", "machine")
 # CodeCarbon CPU modes that read hardware energy counters instead of estimating.
