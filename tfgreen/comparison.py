@@ -201,6 +201,8 @@ class Comparison:
         lines += [
             "",
             "Latency and energy are per single-sample inference on this machine. "
+            "Size of a Keras model: its weights' bytes in memory; of a .tflite: the file. "
+            "Sparsity: fraction of zeros in conv/dense kernels. "
             "`break_even_inferences`: inferences after which the energy spent on a model's "
             f"own training step (pruning, QAT, distillation) is repaid by its saving per "
             f"inference against `{self.baseline}`.",

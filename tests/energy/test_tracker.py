@@ -121,3 +121,18 @@ def test_never_touches_the_network(mlp, digits_flat, monkeypatch):
     tracker = EnergyTracker(country_iso_code="USA")
     mlp.fit(x[:128], y[:128], epochs=1, verbose=0, callbacks=[tracker])
     assert attempts == [] and tracker.co2_kg > 0
+
+
+def test_one_instance_fits_both_callback_protocols():
+    import keras
+    import tf_keras
+    from keras.src.utils.python_utils import is_default
+
+    tracker = EnergyTracker()
+    # tf_keras: no batch hooks to call, logs handed over as Python numbers
+    legacy = tf_keras.callbacks.CallbackList([tracker])
+    assert not legacy._should_call_train_batch_hooks and not legacy._supports_tf_logs
+    # Keras 3: batch hooks count as not overridden, so async batch dispatch stays possible
+    assert is_default(tracker.on_train_batch_end) and is_default(tracker.on_test_batch_end)
+    assert not is_default(tracker.on_epoch_end)
+    assert keras.callbacks.CallbackList([tracker]).callbacks == [tracker]
