@@ -5,6 +5,10 @@ alternately without and with the tracker (plain, tracked, plain, tracked...),
 after one untimed warm-up fit of each (graph tracing, CodeCarbon's one-time
 hardware probe, timed separately as `first_fit_probe_s`). The overhead ratio
 is the median tracked time over the median plain time; the goal is <= 1.02.
+
+A second set of rows measures joules per single-sample inference of the
+trained Keras 3 CNN and of its float32 and int8 `.tflite` files, one after
+the other in the same run, with the ratio to the Keras model.
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ def run(quick: bool = False) -> list[dict]:
 
     (x, y), _ = load_digits()
     epochs, repeats = (3, 3) if quick else (5, 7)
-    rows = []
+    rows, model_for_inference = [], None
     for flavor in FLAVORS:
         model = small_cnn(flavor, seed=0)
         model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
@@ -51,6 +55,7 @@ def run(quick: bool = False) -> list[dict]:
             for times, callbacks in order if i % 2 == 0 else order[::-1]:
                 times.append(_fit_seconds(model, x, y, epochs, callbacks))
         plain_s, tracked_s = statistics.median(plain), statistics.median(tracked)
+        model_for_inference = model_for_inference or model
         rows.append(
             {
                 "benchmark": "energy_tracker_overhead",
@@ -66,6 +71,35 @@ def run(quick: bool = False) -> list[dict]:
                 "energy_kwh_per_fit": tracker.energy_kwh,
                 "co2_kg_per_fit": tracker.co2_kg,
                 "energy_method": tracker.method,
+            }
+        )
+    rows += _inference_rows(model_for_inference, x, quick)
+    return rows
+
+
+def _inference_rows(model, x, quick: bool) -> list[dict]:
+    from tfgreen.energy.inference import inference_energy
+    from tfgreen.export.convert import convert
+
+    seconds = 1.0 if quick else 3.0
+    candidates = {"keras3 model": model}
+    for quantization in ("float32", "int8"):
+        candidates[f"tflite {quantization}"] = convert(
+            model, quantization, representative=lambda: ([x[i : i + 1]] for i in range(100))
+        )
+    rows, reference = [], None
+    for name, candidate in candidates.items():
+        result = inference_energy(candidate, x, seconds=seconds)
+        reference = reference or result["joules_per_inference"]
+        rows.append(
+            {
+                "benchmark": "inference_energy",
+                "model": f"small_cnn digits, {name}",
+                "joules_per_inference": result["joules_per_inference"],
+                "ratio_to_keras": result["joules_per_inference"] / reference,
+                "latency_ms_mean": result["latency_ms_mean"],
+                "runs": result["runs"],
+                "energy_method": result["method"],
             }
         )
     return rows
