@@ -41,9 +41,17 @@ def test_co2_budget_with_a_shared_tracker(flavor, mlp, digits_flat):
 
 def test_shared_tracker_missing_from_the_list_is_an_error(flavor, mlp, digits_flat):
     (x, y), _ = digits_flat
-    budget = EnergyBudget(max_kwh=1.0, tracker=EnergyTracker())
+    tracker = EnergyTracker()
+    budget = EnergyBudget(max_kwh=1.0, tracker=tracker)
     with pytest.raises(TfgreenValueError, match="found no energy figure.*before the EnergyBudget"):
         mlp.fit(x[:64], y[:64], epochs=1, verbose=0, callbacks=[budget])
+    # after a fit with the tracker, a fit without it must not read its stale figures
+    mlp.fit(x[:64], y[:64], epochs=1, verbose=0, callbacks=[tracker, budget])
+    with pytest.raises(TfgreenValueError, match="found no energy figure"):
+        mlp.fit(x[:64], y[:64], epochs=1, verbose=0, callbacks=[budget])
+    # and the wrong order is caught too
+    with pytest.raises(TfgreenValueError, match="found no energy figure"):
+        mlp.fit(x[:64], y[:64], epochs=1, verbose=0, callbacks=[budget, tracker])
 
 
 @pytest.mark.parametrize(

@@ -268,6 +268,7 @@ class EnergyTracker(DualCallback):
         self.method_detail: str | None = None
         self._codecarbon = None
         self._task_open = False
+        self._last = (0.0, 0.0, 0.0)  # cumulative kWh, kg CO2 and time at the last epoch end
         self._reset()
 
     def _reset(self) -> None:
@@ -292,8 +293,7 @@ class EnergyTracker(DualCallback):
         self.running = True
 
     def on_epoch_end(self, epoch, logs=None):
-        if not self.running or self.last_epoch == epoch:
-            self._write(logs)
+        if not self.running:
             return
         kwh, kg = _snapshot(self._codecarbon)
         now = time.perf_counter()
@@ -387,7 +387,7 @@ class TrackerUser(DualCallback):
         """Energy figures of this epoch, after the tracker has measured it."""
         if self._own:
             self.tracker.on_epoch_end(epoch, logs)
-        elif self.tracker.last_epoch != epoch:
+        elif not self.tracker.running or self.tracker.last_epoch != epoch:
             raise TfgreenValueError(
                 message(
                     f"{type(self).__name__} found no energy figure for this epoch from its tracker",
