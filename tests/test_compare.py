@@ -154,7 +154,12 @@ def test_bad_input(candidates, data, error, match, digits):
 
 
 def test_bad_data_and_options(digits):
+    from tfgreen.callbacks import EnergyTracker
+
     _, (x_test, y_test) = digits
+    unused = {"model": np.zeros(8, "uint8").tobytes(), "tracker": EnergyTracker()}
+    with pytest.raises(TfgreenValueError, match="`tracker` has no figures"):
+        tfgreen.compare({"a": unused}, (x_test, y_test))
     with pytest.raises(TfgreenValueError, match="matching samples and labels"):
         tfgreen.compare({"a": "m.tflite"}, (x_test, y_test[:10]))
     with pytest.raises(TfgreenValueError, match="`runs` must be a positive integer"):

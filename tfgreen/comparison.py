@@ -233,6 +233,15 @@ def _training_energy(spec: dict, model) -> tuple[float | None, float | None, str
     kwh, co2 = spec.get("training_kwh"), spec.get("training_co2_kg")
     tracker = spec.get("tracker")
     if tracker is not None and kwh is None:
+        if not getattr(tracker, "epochs", None):
+            raise TfgreenValueError(
+                message(
+                    "The candidate's `tracker` has no figures: it was not used in a `fit`",
+                    "an EnergyTracker that was in the callbacks of the candidate's training",
+                    "Pass the tracker after fit(..., callbacks=[tracker]), or training_kwh=",
+                    tracker=type(tracker).__name__,
+                )
+            )
         return tracker.energy_kwh, tracker.co2_kg, tracker.method
     history = spec.get("history")
     if history is None and model is not None and not isinstance(model, bytes):
