@@ -26,7 +26,7 @@ def test_budget_runs_to_the_end_when_not_spent(flavor, mlp, digits_flat):
 
 def test_co2_budget_with_a_shared_tracker(flavor, mlp, digits_flat):
     (x, y), _ = digits_flat
-    tracker = EnergyTracker()
+    tracker = EnergyTracker(tracking_mode="process")  # own work only: steady per epoch
     mlp.fit(x, y, epochs=3, verbose=0, callbacks=[tracker])
     one_epoch_co2 = tracker.epochs[-1]["co2_kg"]
     # a budget of about two warm epochs: stops after the 2nd to 4th of 20 epochs
