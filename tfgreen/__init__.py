@@ -30,6 +30,11 @@ __version__ = "0.1.0"
 # Public name -> module that defines it; imported on first use.
 _LAZY = {
     "load_model": "tfgreen.loading",
+    "export_tflite": "tfgreen.export.exporter",
+    "ExportReport": "tfgreen.export.exporter",
+    "Target": "tfgreen.export.targets",
+    "targets": "tfgreen.export.targets",
+    "inspect_tflite": "tfgreen.export.inspect",
 }
 _SUBMODULES = ("callbacks", "datasets", "models")
 

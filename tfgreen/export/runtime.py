@@ -47,6 +47,9 @@ class TfliteRunner:
         num_threads: Interpreter threads. Defaults to `1`.
         reference: Use LiteRT's reference kernels instead of the optimized
             ones (XNNPACK off). Defaults to `False`.
+        xnnpack: With the optimized kernels, let LiteRT apply its default
+            XNNPACK delegate; `False` runs LiteRT's own optimized builtin
+            kernels only. Defaults to `True`.
 
     Example:
     >>> runner = TfliteRunner("out/model.tflite")
@@ -54,7 +57,13 @@ class TfliteRunner:
     >>> runner.latency_ms(x_test[:1], runs=50)["p50"]
     """
 
-    def __init__(self, model: str | Path | bytes, num_threads: int = 1, reference: bool = False):
+    def __init__(
+        self,
+        model: str | Path | bytes,
+        num_threads: int = 1,
+        reference: bool = False,
+        xnnpack: bool = True,
+    ):
         from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
         if isinstance(model, (bytes, bytearray)):
@@ -80,7 +89,12 @@ class TfliteRunner:
                     num_threads=num_threads,
                 )
             )
-        resolver = OpResolverType.BUILTIN_REF if reference else OpResolverType.AUTO
+        if reference:
+            resolver = OpResolverType.BUILTIN_REF
+        elif xnnpack:
+            resolver = OpResolverType.AUTO
+        else:
+            resolver = OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
         try:
             self.interpreter = Interpreter(
                 model_content=content,
