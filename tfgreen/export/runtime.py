@@ -8,6 +8,7 @@ latency figures.
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
@@ -162,13 +163,16 @@ class TfliteRunner:
         outputs = [np.concatenate([r[i] for r in results]) for i in range(len(self.outputs))]
         return outputs[0] if len(outputs) == 1 else outputs
 
-    def latency_ms(self, x, runs: int = 50, warmup: int = 5) -> dict[str, float]:
+    def latency_ms(
+        self, x, runs: int = 50, warmup: int = 5, progress: bool = False
+    ) -> dict[str, float]:
         """Times single invocations on one sample.
 
         Args:
             x: One batch of inputs (the first sample is used).
             runs: Timed invocations. Defaults to `50`.
             warmup: Untimed invocations first. Defaults to `5`.
+            progress: Show a progress bar (tqdm) on stderr. Defaults to `False`.
 
         Returns:
             `{"p50": ..., "p90": ..., "mean": ...}` in milliseconds.
@@ -176,8 +180,13 @@ class TfliteRunner:
         self._set_inputs([a[:1] for a in self._as_list(x)])
         for _ in range(warmup):
             self.interpreter.invoke()
+        steps = range(runs)
+        if progress:
+            from tqdm import tqdm
+
+            steps = tqdm(steps, desc="invocations", unit="run", file=sys.stderr)
         times = []
-        for _ in range(runs):
+        for _ in steps:
             start = time.perf_counter()
             self.interpreter.invoke()
             times.append((time.perf_counter() - start) * 1000.0)

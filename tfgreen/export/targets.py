@@ -254,11 +254,13 @@ _BUILTIN = {
             input_dtype="uint8",
             output_dtype="uint8",
             allow_float_ops=False,
+            static_shapes=True,
             size_budget_bytes=8 * 1024 * 1024,
             min_top1_agreement=0.95,
             min_cosine=0.98,
             strict=_STRICT_INT,
-            description="Coral Edge TPU: every op int8, uint8 I/O, fits the 8 MB on-chip cache",
+            description="Coral Edge TPU: every op int8, uint8 I/O, static shapes (edgetpu_compiler), "
+            "fits the 8 MB on-chip cache",
         ),
         Target(
             "mcu",
