@@ -23,7 +23,7 @@ def _trained(flavor: str, kind: str, digits, digits_flat):
         keras = keras_for(flavor)
         if kind == "mlp":
             (x, y), _ = digits_flat
-            model = small_mlp(flavor, hidden=(64,), seed=0)
+            model = small_mlp(flavor, seed=0)
         else:
             (x, y), _ = digits
             model = small_cnn(flavor, seed=0, logits=kind == "logits")
@@ -48,7 +48,7 @@ def softmax_cnn(flavor, digits, digits_flat):
 
 @pytest.fixture
 def trained_mlp(flavor, digits, digits_flat):
-    """A trained 64-64-10 MLP on flat digits."""
+    """A trained 64-256-256-10 MLP on flat digits (weight-dominated)."""
     return _trained(flavor, "mlp", digits, digits_flat)
 
 
