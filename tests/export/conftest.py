@@ -64,3 +64,9 @@ def run_python(*args: str, env_extra: dict | None = None, timeout: int = 300):
         timeout=timeout,
         check=False,
     )
+
+
+@pytest.fixture
+def python_run():
+    """`run_python(*args, env_extra=None)`: runs Python in a fresh process with the repo importable."""
+    return run_python
