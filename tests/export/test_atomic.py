@@ -5,7 +5,7 @@ import textwrap
 import pytest
 
 import tfgreen
-from tfgreen.export import exporter
+from tfgreen.export import manifest
 
 
 def _snapshot(folder):
@@ -19,7 +19,7 @@ def test_failed_second_write_keeps_earlier_export(flavor, softmax_cnn, tmp_path,
     assert set(before) == {"model.tflite", "model.tflite.json"}
 
     calls = []
-    real_write = exporter.atomic_write_bytes
+    real_write = manifest.atomic_write_bytes
 
     def disk_full_on_second_write(target, data):
         calls.append(target)
@@ -27,7 +27,7 @@ def test_failed_second_write_keeps_earlier_export(flavor, softmax_cnn, tmp_path,
             raise OSError(28, "No space left on device")
         return real_write(target, data)
 
-    monkeypatch.setattr(exporter, "atomic_write_bytes", disk_full_on_second_write)
+    monkeypatch.setattr(manifest, "atomic_write_bytes", disk_full_on_second_write)
     with pytest.raises(OSError, match="No space left"):
         tfgreen.export_tflite(softmax_cnn, path, target="edge-gpu")
     assert len(calls) == 2
@@ -38,12 +38,12 @@ _KILL_SCRIPT = textwrap.dedent(
     """
     import os, signal, sys
     import tfgreen
-    from tfgreen.export import exporter
+    from tfgreen.export import manifest
     from tfgreen.models import small_cnn
 
     path, flavor = sys.argv[1], sys.argv[2]
     model = small_cnn(flavor, seed=0)
-    real_write = exporter.atomic_write_bytes
+    real_write = manifest.atomic_write_bytes
     calls = []
 
     def killed_mid_write(target, data):
@@ -55,7 +55,7 @@ _KILL_SCRIPT = textwrap.dedent(
             os.kill(os.getpid(), signal.SIGKILL)
         return real_write(target, data)
 
-    exporter.atomic_write_bytes = killed_mid_write
+    manifest.atomic_write_bytes = killed_mid_write
     tfgreen.export_tflite(model, path, target="edge-gpu")
     """
 )

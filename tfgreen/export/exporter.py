@@ -13,15 +13,12 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from tfgreen._io import atomic_write_bytes
 from tfgreen.errors import (
     CalibrationError,
     TargetError,
@@ -31,6 +28,7 @@ from tfgreen.errors import (
     message,
 )
 from tfgreen.export import checks
+from tfgreen.export import manifest as _manifest
 from tfgreen.export.calibration import prepare_calibration, prepare_validation
 from tfgreen.export.convert import check_quantization, convert
 from tfgreen.export.flatbuffer import read_tflite
@@ -265,43 +263,6 @@ def _raise_strict(target: Target, results: dict[str, dict]) -> None:
         )
 
 
-def _versions(flavor: str) -> dict:
-    from importlib import metadata
-
-    import tensorflow as tf
-
-    import tfgreen
-
-    versions = {"tfgreen": tfgreen.__version__, "tensorflow": tf.__version__}
-    for name, dist in (
-        ("ai_edge_litert", "ai-edge-litert"),
-        ("keras", "keras"),
-        ("tf_keras", "tf-keras"),
-    ):
-        try:
-            versions[name] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            versions[name] = None
-    versions["model_flavor"] = flavor
-    return versions
-
-
-def _write_all(files: dict[Path, bytes]) -> None:
-    """Stages every file under a hidden name, then renames them into place (manifest last)."""
-    staged: list[tuple[Path, Path]] = []
-    try:
-        for final, data in files.items():
-            staging = final.with_name(f".{final.name}.tfgreen-staging")
-            atomic_write_bytes(staging, data)
-            staged.append((staging, final))
-        for staging, final in staged:
-            os.replace(staging, final)
-    finally:
-        for staging, _ in staged:
-            if staging.exists():
-                staging.unlink()
-
-
 def export_tflite(
     model,
     path: str | Path,
@@ -489,7 +450,7 @@ def export_tflite(
         "target": profile.name,
         "target_profile": profile.to_dict(),
         "quantization": profile.quantization,
-        "versions": _versions(flavor_of(model)),
+        "versions": _manifest.versions(flavor_of(model)),
         "calibration": report.calibration,
         "validation": None if validation is None else validation.fingerprint(),
         "checks": results,
@@ -508,12 +469,6 @@ def export_tflite(
         "export_seconds": round(time.perf_counter() - started, 3),
         "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    files[manifest_path] = (json.dumps(manifest, indent=2, default=_json_default) + "\n").encode()
-    _write_all(files)
+    files[manifest_path] = _manifest.to_bytes(manifest)
+    _manifest.write_all(files)
     return report
-
-
-def _json_default(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    raise TypeError(f"not JSON serializable: {type(value).__name__}")
