@@ -33,6 +33,8 @@ def _bare_int8(model, calib):
         tf.lite.OpsSet.TFLITE_BUILTINS_INT8,
         tf.lite.OpsSet.TFLITE_BUILTINS,
     ]
+    # the same scheme as tfgreen's targets: one scale per Dense weight tensor
+    converter._experimental_disable_per_channel_quantization_for_dense_layers = True
     return converter.convert()
 
 

@@ -20,7 +20,10 @@ __all__ = ["main", "build_parser"]
 # Subcommand -> (module with add_arguments/run, one-line help).
 _COMMANDS = {
     "demo": ("tfgreen.demo", "train, shrink and export a digits model; write a report"),
-    "export": ("tfgreen.export.cli_export", "convert a model file to a checked .tflite for a target"),
+    "export": (
+        "tfgreen.export.cli_export",
+        "convert a model file to a checked .tflite for a target",
+    ),
     "inspect": ("tfgreen.export.inspect", "show a .tflite file's ops, tensors, dtypes, sparsity"),
     "bench": ("tfgreen.export.bench", "time a .tflite file with LiteRT (p50/p90)"),
     "targets": ("tfgreen.export.targets", "list the built-in device targets"),

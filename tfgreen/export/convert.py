@@ -53,6 +53,7 @@ def convert(
     allow_float_ops: bool = True,
     output_dtype: str | None = None,
     batch_size: int | None = None,
+    per_channel_dense: bool = True,
 ) -> bytes:
     """Converts a Keras 3 or tf_keras model to `.tflite` bytes.
 
@@ -118,6 +119,9 @@ def convert(
         )
         converter.target_spec.supported_ops = (
             [ops, tf.lite.OpsSet.TFLITE_BUILTINS] if allow_float_ops else [ops]
+        )
+        converter._experimental_disable_per_channel_quantization_for_dense_layers = (
+            not per_channel_dense
         )
     output_dtype = io_dtype if output_dtype is None else output_dtype
     if io_dtype not in (None, "float32"):

@@ -194,6 +194,7 @@ def _convert(model, target: Target, calibration) -> bytes:
         io_dtype=io_dtype,
         output_dtype=output_dtype,
         batch_size=1 if target.static_shapes else None,
+        per_channel_dense=target.per_channel_dense,
     )
     try:
         return convert(model, target.quantization, allow_float_ops=target.allow_float_ops, **kwargs)

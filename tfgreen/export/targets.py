@@ -61,6 +61,9 @@ class Target:
             check. Defaults to `None`.
         deterministic: Convert twice and require identical bytes.
             Defaults to `False`.
+        per_channel_dense: In integer files, quantize Dense weights per
+            output channel; `False` uses one scale per tensor (smaller files,
+            the scheme every int8 runtime and NPU takes). Defaults to `False`.
         c_array: Also write the file as a C array (`.cc` + `.h`) for TFLite
             Micro. Defaults to `False`.
         strict: Names of checks (see `CHECKS`) whose failure raises
@@ -84,6 +87,7 @@ class Target:
     min_cosine: float = 0.99
     max_reference_lsb: float | None = None
     deterministic: bool = False
+    per_channel_dense: bool = False
     c_array: bool = False
     strict: tuple[str, ...] = ()
     description: str = ""
@@ -107,7 +111,13 @@ class Target:
         for field in ("input_dtype", "output_dtype"):
             if getattr(self, field) not in _IO:
                 raise _invalid(field, f"one of {_IO}", getattr(self, field), source)
-        for field in ("allow_float_ops", "static_shapes", "deterministic", "c_array"):
+        for field in (
+            "allow_float_ops",
+            "static_shapes",
+            "deterministic",
+            "per_channel_dense",
+            "c_array",
+        ):
             if not isinstance(getattr(self, field), bool):
                 raise _invalid(field, "true or false", getattr(self, field), source)
         budget = self.size_budget_bytes
