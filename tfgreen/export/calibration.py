@@ -130,7 +130,7 @@ def _check_array(array, spec, position: int, what: str) -> np.ndarray:
     if array.dtype.kind not in "fiu" or (dtype.kind == "f" and array.dtype.kind != "f"):
         raise _error(
             f"`{what}` has the wrong dtype for the model",
-            f"{dtype.kind == 'f' and 'floating point' or dtype.name} values, {expected}",
+            f"{'floating point' if dtype.kind == 'f' else 'numeric'} values, {expected}",
             f"Cast and scale the data as in training, e.g. x.astype('{dtype.name}')",
             dtype=array.dtype.name,
             input=position,
@@ -155,9 +155,7 @@ def _collect(model, data, max_samples: int | None, what: str) -> list[np.ndarray
     """Gathers one array per model input from any accepted form."""
     specs = model_inputs(model)
     n = len(specs)
-    if isinstance(data, np.ndarray) or (
-        isinstance(data, (list, tuple)) and data and all(isinstance(a, np.ndarray) for a in data)
-    ):
+    if _is_array_form(data):
         arrays = [data] if isinstance(data, np.ndarray) else list(data)
         if len(arrays) != n:
             raise _error(
