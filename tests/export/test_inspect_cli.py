@@ -161,3 +161,36 @@ def test_export_command_bad_input_exits_2(flavor, softmax_cnn, digits, tmp_path,
     assert "pickled objects are refused" in capsys.readouterr().err
     assert main([*args, str(tmp_path / "missing.npy")]) == 2
     assert not (tmp_path / "m.tflite").exists()
+
+
+def _rewrite(path, edit, out):
+    """Re-packs a .tflite file after `edit(model_object)`: a well-formed but broken file."""
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.ModelT.InitFromObj(schema.Model.GetRootAs(path.read_bytes(), 0))
+    edit(model.subgraphs[0])
+    builder = flatbuffers.Builder(1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    out.write_bytes(bytes(builder.Output()))
+    return out
+
+
+def test_crafted_files_are_refused_without_crashing(mcu_file, tmp_path):
+    def dangling_input(graph):
+        graph.operators[1].inputs = np.array([9999, *graph.operators[1].inputs[1:]], dtype=np.int32)
+
+    def wrong_channels(graph):
+        tensor = graph.tensors[graph.inputs[0]]
+        tensor.shape = tensor.shapeSignature = np.array([1, 8, 8, 3], dtype=np.int32)
+
+    dangling = _rewrite(mcu_file, dangling_input, tmp_path / "dangling.tflite")
+    with pytest.raises(TfliteFileError, match="tensors that do not exist.*tensor_index=9999"):
+        tfgreen.inspect_tflite(dangling)
+    # parses fine in Python; LiteRT refuses it in the child process, the caller lives on
+    channels = _rewrite(mcu_file, wrong_channels, tmp_path / "channels.tflite")
+    assert tfgreen.inspect_tflite(channels, run=False)["inputs"][0]["shape"] == [1, 8, 8, 3]
+    with pytest.raises(
+        TfliteFileError, match="could not run the .tflite file \\(in an isolated process\\)"
+    ):
+        tfgreen.inspect_tflite(channels)
