@@ -5,6 +5,7 @@ import hashlib
 import json
 import re
 
+import numpy as np
 import pytest
 import tensorflow as tf
 
@@ -223,3 +224,26 @@ def test_model_file_path_is_loaded_safely(flavor, softmax_cnn, digits, tmp_path)
         validation_data=(x_test, y_test),
     )
     assert report.parity["top1_agreement"] == 1.0 and report.quantization == "float16"
+
+
+def test_multi_input_model_keeps_input_order(flavor, tmp_path):
+    keras = keras_for(flavor)
+    keras.utils.set_random_seed(0)
+    # "zeta" comes first in model.inputs but sorts last: the calibration must not swap them
+    a, b = keras.Input((4,), name="zeta"), keras.Input((3,), name="alpha")
+    merged = keras.layers.Concatenate()([keras.layers.Dense(5)(a), keras.layers.Dense(5)(b)])
+    model = keras.Model([a, b], keras.layers.Dense(2)(merged))
+    rng = np.random.default_rng(0)
+    x = [
+        rng.normal(size=(120, 4)).astype("float32"),
+        20 * rng.normal(size=(120, 3)).astype("float32"),
+    ]
+    report = tfgreen.export_tflite(
+        model, tmp_path / "two.tflite", target="vehicle-ecu", calibration_data=x
+    )
+    assert [t["shape"] for t in report.inputs] == [[1, 4], [1, 3]]
+    assert [t["dtype"] for t in report.inputs] == ["int8", "int8"]
+    assert (
+        report.inputs[1]["scale"] > 5 * report.inputs[0]["scale"]
+    )  # the wide input got the wide range
+    assert report.parity["cosine"] > 0.99 and report.checks["reference_kernels"]["max_lsb"] <= 1.0

@@ -102,8 +102,8 @@ def convert(
                 batch_size=batch_size,
             )
         )
-    if batch_size is not None:
-        model = _with_batch_size(model, batch_size)
+    if batch_size is not None or len(model.inputs) > 1:
+        model = _wrapped(model, batch_size)
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     if quantization != "float32":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -133,17 +133,25 @@ def convert(
         return converter.convert()
 
 
-def _with_batch_size(model, batch_size: int):
-    """Wraps a model in one whose inputs have a fixed batch size (same weights)."""
+def _wrapped(model, batch_size: int | None):
+    """Wraps a model (same weights) to fix its batch size and to order its inputs.
+
+    The converter's calibration feeds a multi-input model's signature inputs
+    sorted by name, while the file keeps `model.inputs` order; inputs named
+    `input_00`, `input_01`, ... make both orders the same.
+    """
     keras = keras_for(model)
+    several = len(model.inputs) > 1
     inputs = [
         keras.Input(
             shape=tuple(t.shape[1:]),
             batch_size=batch_size,
             dtype=t.dtype,
-            name=(getattr(t, "name", None) or f"input_{i}").split(":")[0],
+            name=f"input_{i:02d}"
+            if several
+            else (getattr(t, "name", None) or "input").split(":")[0],
         )
         for i, t in enumerate(model.inputs)
     ]
-    outputs = model(inputs[0] if len(inputs) == 1 else inputs, training=False)
-    return keras.Model(inputs, outputs, name=f"{model.name}_batch{batch_size}")
+    outputs = model(inputs if several else inputs[0], training=False)
+    return keras.Model(inputs, outputs, name=f"{model.name}_export")
