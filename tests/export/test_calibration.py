@@ -101,3 +101,14 @@ def test_bad_validation_data(cnn, digits):
         prepare_validation(cnn, (x_test, y_test[:10]))
     checked = prepare_validation(cnn, (x_test, np.eye(10)[y_test]))
     np.testing.assert_array_equal(checked.labels, y_test[checked.indices])
+
+
+def test_validation_from_dataset_keeps_labels(cnn, digits):
+    (_, _), (x_test, y_test) = digits
+    dataset = tf.data.Dataset.from_tensor_slices((x_test, y_test)).batch(50)
+    from_dataset = prepare_validation(cnn, dataset)
+    from_arrays = prepare_validation(cnn, (x_test, y_test))
+    assert from_dataset.sha256 == from_arrays.sha256
+    np.testing.assert_array_equal(from_dataset.labels, from_arrays.labels)
+    unlabeled = prepare_validation(cnn, (x_test[i] for i in range(30)))
+    assert unlabeled.count == 30 and unlabeled.labels is None

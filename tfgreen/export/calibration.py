@@ -297,13 +297,35 @@ def _is_array_form(data) -> bool:
     )
 
 
+def _split_stream(data, n_inputs: int) -> tuple[list, np.ndarray | None]:
+    """Reads a stream of `x` or `(x, y)` elements into x elements and labels."""
+    xs, ys = [], []
+    for element in _stream(data):
+        paired = isinstance(element, (tuple, list)) and len(element) in (2, 3)
+        if paired and (n_inputs == 1 or isinstance(element[0], (tuple, list))):
+            xs.append(element[0])
+            ys.append(np.atleast_1d(np.asarray(element[1])))
+        else:
+            xs.append(element)
+    if ys and len(ys) != len(xs):
+        raise _error(
+            "Some elements of `validation_data` have labels and some do not",
+            "every element as (x, y), or every element as x",
+            "Yield the same structure for every element",
+            with_labels=len(ys),
+            elements=len(xs),
+        )
+    return iter(xs), (np.concatenate(ys) if ys else None)
+
+
 def prepare_validation(model, data, max_samples: int | None = 1000) -> CalibrationSet:
     """Checks validation data `(x, y)` or `x` against a model.
 
     Args:
         model: The built model.
         data: `(x, y)`, or `x` alone (then only parity, no accuracy, is
-            measured); `x` in any form `prepare_calibration` accepts for arrays.
+            measured), or a `tf.data.Dataset` / iterator of `x` or `(x, y)`
+            batches or samples; `x` as `prepare_calibration` accepts it.
         max_samples: Samples kept (fixed-seed subset). Defaults to `1000`.
 
     Returns:
@@ -317,6 +339,8 @@ def prepare_validation(model, data, max_samples: int | None = 1000) -> Calibrati
         )
         if first_is_x:
             data, labels = data
+    elif not _is_array_form(data) and (_is_dataset(data) or isinstance(data, Iterator)):
+        data, labels = _split_stream(data, n)
     arrays = _collect(model, data, None, "validation_data")
     _check_values(arrays, "validation_data", minimum=1)
     if labels is not None:
