@@ -78,7 +78,12 @@ class CalibrationSet:
 
 
 def model_inputs(model) -> list[tuple[str, tuple, np.dtype]]:
-    """Returns `(name, shape with None batch, dtype)` for each input of a built model."""
+    """Returns `(name, shape with None batch, dtype)` for each input of a built model.
+
+    Example:
+    >>> model_inputs(small_cnn())
+    [('input_layer', (None, 8, 8, 1), dtype('float32'))]
+    """
     specs = []
     for tensor in model.inputs:
         name = getattr(tensor, "name", "input") or "input"
@@ -330,6 +335,11 @@ def prepare_validation(model, data, max_samples: int | None = 1000) -> Calibrati
 
     Returns:
         A `CalibrationSet` whose `labels` are class indices, or `None`.
+
+    Example:
+    >>> val = prepare_validation(model, (x_test, y_test))
+    >>> val.count, val.labels[:3]
+    (360, array([3, 1, 7]))
     """
     n = len(model.inputs)
     labels = None

@@ -59,6 +59,10 @@ def float_ops(info: TfliteModelInfo) -> list[str]:
 
     Returns:
         Op names in execution order, with repeats.
+
+    Example:
+    >>> float_ops(read_tflite(Path("edge_cpu.tflite").read_bytes()))
+    ['SIN']
     """
     names = []
     for op in info.ops:
@@ -99,6 +103,10 @@ def parity(expected, actual, scales: list[float | None]) -> dict:
         output quantization steps when the output is quantized, else in
         output units), `units` (`"lsb"` or `"float"`), and `samples`. With
         several outputs, each figure is the worst over the outputs.
+
+    Example:
+    >>> parity(model.predict(x), TfliteRunner(path).predict(x), [1 / 256])["top1_agreement"]
+    0.9977...
     """
     agreements, cosines, errors = [], [], []
     units = "float"

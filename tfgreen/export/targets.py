@@ -329,6 +329,10 @@ def get_target(target: str | Path | Target) -> Target:
 
     Returns:
         The `Target`.
+
+    Example:
+    >>> get_target("mcu").static_shapes
+    True
     """
     if isinstance(target, Target):
         return target
