@@ -34,7 +34,7 @@ _LAZY = {
     "ExportReport": "tfgreen.export.exporter",
     "Target": "tfgreen.export.targets",
     "targets": "tfgreen.export.targets",
-    "inspect_tflite": "tfgreen.export.inspect",
+    "inspect_tflite": "tfgreen.export.inspection",
 }
 _SUBMODULES = ("callbacks", "datasets", "models")
 
