@@ -24,7 +24,10 @@ _COMMANDS = {
         "tfgreen.export.cli_export",
         "convert a model file to a checked .tflite for a target",
     ),
-    "inspect": ("tfgreen.export.inspection", "show a .tflite file's ops, tensors, dtypes, sparsity"),
+    "inspect": (
+        "tfgreen.export.inspection",
+        "show a .tflite file's ops, tensors, dtypes, sparsity",
+    ),
     "bench": ("tfgreen.export.bench", "time a .tflite file with LiteRT (p50/p90)"),
     "targets": ("tfgreen.export.targets", "list the built-in device targets"),
 }

@@ -11,7 +11,20 @@ import numpy as np
 
 from tfgreen.export.flatbuffer import TfliteModelInfo
 
-__all__ = ["tensor_details", "float_ops", "parity", "accuracy", "max_lsb_difference", "c_array"]
+__all__ = [
+    "LUT_OPS",
+    "tensor_details",
+    "float_ops",
+    "parity",
+    "accuracy",
+    "max_lsb_difference",
+    "kernel_differences",
+    "c_array",
+]
+
+# Integer activations LiteRT's optimized kernels compute from lookup tables, which by
+# design round differently from the reference kernels.
+LUT_OPS = ("SOFTMAX", "LOGISTIC", "TANH")
 
 # Ops that only convert between float and integer at the edges of the graph.
 _CONVERSION_OPS = ("QUANTIZE", "DEQUANTIZE")
@@ -154,6 +167,59 @@ def max_lsb_difference(first, second, scales: list[float | None]) -> float:
         # Dequantized values differ by whole steps; round away float noise.
         worst = max(worst, round(difference / scale, 4) if scale else difference)
     return worst
+
+
+def kernel_differences(data: bytes, info: TfliteModelInfo, arrays: list[np.ndarray]) -> dict:
+    """Runs LiteRT's optimized builtin and reference kernels and compares every op's output.
+
+    Integer tensors are compared raw, so a difference of 1 is one quantization
+    step (LSB). Both runs propagate their own values, so differences include
+    what earlier ops passed on.
+
+    Args:
+        data: The `.tflite` bytes (an integer model).
+        info: Its parsed structure.
+        arrays: Float inputs, one array per model input, samples on axis 0.
+
+    Returns:
+        `max_lsb` (largest difference over ops other than the lookup-table
+        activations `LUT_OPS`), `lut_max_lsb` (over those, `None` if absent),
+        `worst_op` (name of the op with `max_lsb`), `top1_agreement` (fraction
+        of samples where both give the same top class; a 1-step difference can
+        flip near-ties) and `samples`.
+
+    Example:
+    >>> kernel_differences(data, read_tflite(data), [x_test[:100]])["max_lsb"]
+    1
+    """
+    from tfgreen.export.runtime import TfliteRunner
+
+    runs = [
+        TfliteRunner(data, xnnpack=False, preserve_all_tensors=True),
+        TfliteRunner(data, reference=True, preserve_all_tensors=True),
+    ]
+    ops = [op for op in info.ops if info.tensors[op.outputs[0]].dtype.startswith("int")]
+    indices = [op.outputs[0] for op in ops]
+    worst = dict.fromkeys(range(len(ops)), 0)
+    tops = [[], []]
+    for i in range(len(arrays[0])):
+        sample = [a[i : i + 1] for a in arrays]
+        optimized, reference = (run.raw_tensors(sample, indices + info.outputs) for run in runs)
+        for k in range(len(ops)):
+            difference = np.abs(optimized[k].astype("int64") - reference[k].astype("int64"))
+            worst[k] = max(worst[k], int(difference.max()) if difference.size else 0)
+        for side, values in enumerate((optimized, reference)):
+            tops[side].append(_top1(np.asarray(values[len(ops)], dtype="float64")))
+    plain = {k: v for k, v in worst.items() if ops[k].name not in LUT_OPS}
+    lut = [v for k, v in worst.items() if ops[k].name in LUT_OPS]
+    worst_op = max(plain, key=plain.get) if plain else None
+    return {
+        "max_lsb": max(plain.values()) if plain else 0,
+        "lut_max_lsb": max(lut) if lut else None,
+        "worst_op": None if worst_op is None else ops[worst_op].name,
+        "top1_agreement": float(np.mean(np.concatenate(tops[0]) == np.concatenate(tops[1]))),
+        "samples": int(len(arrays[0])),
+    }
 
 
 def c_array(data: bytes, symbol: str, header: str) -> tuple[str, str]:

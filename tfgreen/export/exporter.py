@@ -383,28 +383,16 @@ def export_tflite(
             keras_accuracy = checks.accuracy(expected, samples.labels)
         if profile.max_reference_lsb is not None:
             head = [a[:_REFERENCE_SAMPLES] for a in samples.arrays]
+            kernels = checks.kernel_differences(data, info, head)
             reference = TfliteRunner(data, reference=True).predict(head)
-            builtin = TfliteRunner(data, xnnpack=False).predict(head)
-            lsb = {
-                "builtin": checks.max_lsb_difference(builtin, reference, scales),
-                "xnnpack": checks.max_lsb_difference(runner.predict(head), reference, scales),
-            }
-            passed = max(lsb.values()) <= profile.max_reference_lsb
-            hint = {}
-            if not passed and info.op_names[-1] in ("SOFTMAX", "LOGISTIC"):
-                hint["hint"] = (
-                    f"the int8 {info.op_names[-1]} kernel (lookup table) differs from the "
-                    "reference by a few steps; export the model without its final activation"
-                )
             record(
                 "reference_kernels",
-                passed,
-                max_lsb=max(lsb.values()),
+                kernels["max_lsb"] <= profile.max_reference_lsb,
+                **kernels,
                 limit_lsb=profile.max_reference_lsb,
-                builtin_max_lsb=lsb["builtin"],
-                xnnpack_max_lsb=lsb["xnnpack"],
-                samples=len(head[0]),
-                **hint,
+                xnnpack_output_max_lsb=checks.max_lsb_difference(
+                    runner.predict(head), reference, scales
+                ),
             )
     else:
         record("parity", None, skipped="no calibration_data or validation_data")

@@ -51,6 +51,9 @@ class TfliteRunner:
         xnnpack: With the optimized kernels, let LiteRT apply its default
             XNNPACK delegate; `False` runs LiteRT's own optimized builtin
             kernels only. Defaults to `True`.
+        preserve_all_tensors: Keep every intermediate tensor readable after
+            an invocation (see `raw_tensors`); for checks, not for speed.
+            Defaults to `False`.
 
     Example:
     >>> runner = TfliteRunner("out/model.tflite")
@@ -64,6 +67,7 @@ class TfliteRunner:
         num_threads: int = 1,
         reference: bool = False,
         xnnpack: bool = True,
+        preserve_all_tensors: bool = False,
     ):
         from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
@@ -101,6 +105,7 @@ class TfliteRunner:
                 model_content=content,
                 num_threads=num_threads,
                 experimental_op_resolver_type=resolver,
+                experimental_preserve_all_tensors=preserve_all_tensors,
             )
             self.interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as error:
@@ -142,6 +147,21 @@ class TfliteRunner:
                 )
             )
         return [np.asarray(a) for a in arrays]
+
+    def raw_tensors(self, sample, indices: list[int]) -> list[np.ndarray]:
+        """Invokes once and returns tensors' raw values (integers stay integers).
+
+        Args:
+            sample: One batch of float inputs (an array or a list, one per input).
+            indices: Tensor indices to read; intermediate tensors need
+                `preserve_all_tensors=True`.
+
+        Returns:
+            One array per index, copied.
+        """
+        self._set_inputs(self._as_list(sample))
+        self.interpreter.invoke()
+        return [np.array(self.interpreter.get_tensor(i)) for i in indices]
 
     def predict(self, x, batch_size: int = 1) -> np.ndarray | list[np.ndarray]:
         """Runs the model on a batch of float inputs.
