@@ -243,8 +243,16 @@ def _convert(model, target: Target, calibration) -> bytes:
 
 
 def _predict_keras(model, arrays: list[np.ndarray]):
-    x = arrays[0] if len(arrays) == 1 else arrays
-    return model.predict(x, verbose=0, batch_size=64)
+    """The Keras model's outputs, called eagerly in chunks (cheaper than `predict` here)."""
+    chunks = []
+    for start in range(0, len(arrays[0]), 256):
+        part = [a[start : start + 256] for a in arrays]
+        out = model(part[0] if len(part) == 1 else part, training=False)
+        chunks.append(
+            [np.asarray(o) for o in out] if isinstance(out, (list, tuple)) else [np.asarray(out)]
+        )
+    outputs = [np.concatenate([c[i] for c in chunks]) for i in range(len(chunks[0]))]
+    return outputs[0] if len(outputs) == 1 else outputs
 
 
 def _raise_strict(target: Target, results: dict[str, dict]) -> None:
