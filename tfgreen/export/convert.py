@@ -12,12 +12,13 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
-from tfgreen.errors import TfgreenValueError, message
+from tfgreen.errors import CalibrationError, TargetError, TfgreenValueError, message
 from tfgreen.flavor import flavor_of
 
 __all__ = ["QUANTIZATIONS", "check_quantization", "convert"]
 
 QUANTIZATIONS = ("float32", "dynamic", "float16", "int8", "int16x8")
+_KERNEL_OPS = ("FULLY_CONNECTED", "CONV_2D", "DEPTHWISE_CONV_2D")
 _IO_DTYPES = {None: None, "float32": "float32", "int8": "int8", "uint8": "uint8", "int16": "int16"}
 
 
@@ -98,11 +99,53 @@ def convert(
             if quantization == "int8"
             else tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
         )
-        converter.target_spec.supported_ops = (
-            [ops, tf.lite.OpsSet.TFLITE_BUILTINS] if allow_float_ops else [ops]
-        )
+        # A quantize-aware model carries its int8 ranges in fake-quant ops; the
+        # converter refuses an int8 op set without representative data before
+        # it looks at the graph, so leave the op set alone and check the result.
+        if representative is not None or quantization != "int8":
+            converter.target_spec.supported_ops = (
+                [ops, tf.lite.OpsSet.TFLITE_BUILTINS] if allow_float_ops else [ops]
+            )
     if io_dtype not in (None, "float32"):
         dtype = tf.as_dtype(io_dtype)
         converter.inference_input_type = dtype
         converter.inference_output_type = dtype
-    return converter.convert()
+    data = converter.convert()
+    if quantization == "int8" and representative is None:
+        _check_quantize_aware(data, allow_float_ops)
+    return data
+
+
+def _check_quantize_aware(data: bytes, allow_float_ops: bool) -> None:
+    """Checks an int8 conversion without calibration data really gave int8 kernels."""
+    from tfgreen.export.flatbuffer import read_tflite
+
+    info = read_tflite(data)
+    float_ops = sorted(
+        {
+            op.name
+            for op in info.ops
+            if op.name not in ("QUANTIZE", "DEQUANTIZE")
+            and any(info.tensors[i].dtype == "float32" for i in op.inputs if i >= 0)
+        }
+    )
+    kernels = [op for op in info.ops if op.name in _KERNEL_OPS]
+    if kernels and all(op.name in float_ops for op in kernels):
+        raise CalibrationError(
+            message(
+                "int8 conversion without calibration data gave float kernels",
+                "representative data, or a model from `tfgreen.quantize_aware` trained with fit()",
+                "Pass representative=... (a callable yielding input samples), "
+                "or fine-tune `tfgreen.quantize_aware(model)` first",
+                float_ops=float_ops,
+            )
+        )
+    if float_ops and not allow_float_ops:
+        raise TargetError(
+            message(
+                f"The int8 model still has float ops: {float_ops}",
+                "int8 kernels only (allow_float_ops=False)",
+                "Quantize those layers too, or pass allow_float_ops=True",
+                float_ops=float_ops,
+            )
+        )

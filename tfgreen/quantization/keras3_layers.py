@@ -84,10 +84,14 @@ class ActivationQuantizer(keras.layers.Layer):
             batch_max = ops.cast(ops.max(inputs), "float32")
             first = ops.equal(self.steps, 0.0)
             self.range_min.assign(
-                ops.where(first, batch_min, self.decay * self.range_min + (1 - self.decay) * batch_min)
+                ops.where(
+                    first, batch_min, self.decay * self.range_min + (1 - self.decay) * batch_min
+                )
             )
             self.range_max.assign(
-                ops.where(first, batch_max, self.decay * self.range_max + (1 - self.decay) * batch_max)
+                ops.where(
+                    first, batch_max, self.decay * self.range_max + (1 - self.decay) * batch_max
+                )
             )
             self.steps.assign(self.steps + 1.0)
         low = ops.minimum(self.range_min, 0.0)
