@@ -121,16 +121,15 @@ def _check_quantize_aware(data: bytes, allow_float_ops: bool) -> None:
     from tfgreen.export.flatbuffer import read_tflite
 
     info = read_tflite(data)
-    float_ops = sorted(
-        {
-            op.name
-            for op in info.ops
-            if op.name not in ("QUANTIZE", "DEQUANTIZE")
-            and any(info.tensors[i].dtype == "float32" for i in op.inputs if i >= 0)
-        }
-    )
+    floats = [
+        op
+        for op in info.ops
+        if op.name not in ("QUANTIZE", "DEQUANTIZE")
+        and any(info.tensors[i].dtype == "float32" for i in op.inputs if i >= 0)
+    ]
+    float_ops = sorted({op.name for op in floats})
     kernels = [op for op in info.ops if op.name in _KERNEL_OPS]
-    if kernels and all(op.name in float_ops for op in kernels):
+    if kernels and all(op in floats for op in kernels):
         raise CalibrationError(
             message(
                 "int8 conversion without calibration data gave float kernels",

@@ -11,10 +11,9 @@ The model's graph is rebuilt with `keras.models.clone_model`:
   `AveragePooling2D`, ...) get an `ActivationQuantizer` on their output.
 - Layers that only move or pick values (`MaxPooling2D`, `Flatten`, `Reshape`,
   `Dropout`, ...) and fixed-range ones (`Softmax`) are kept as they are.
-- Every model input gets an `ActivationQuantizer`, so the file quantizes its
-  input once and runs int8 from there.
-Layers the caller keeps in float are cloned unchanged and their outputs are
-re-quantized for the int8 layers after them.
+Layers the caller keeps in float are cloned unchanged; an int8 layer that
+reads a float tensor (a model input, a float layer's output) quantizes it
+first.
 """
 
 from __future__ import annotations
@@ -230,29 +229,44 @@ def quantize_aware_keras3(model, quantized: set[str], preserve_sparsity: bool):
     inputs = keras.tree.map_structure(
         lambda t: keras.Input(batch_shape=t.shape, dtype=t.dtype, name=t.name), source.input
     )
-    input_ids = {id(t): i for i, t in enumerate(keras.tree.flatten(inputs))}
-    input_quant: dict[int, object] = {}
+    model_inputs = keras.tree.flatten(inputs)
+    # New tensors that already carry int8 ranges, and the quantizer made for a
+    # float tensor (shared by all the quantized layers that read it).
+    int8_ids: set[int] = set()
+    quantizers: dict[int, object] = {}
 
-    def quantize_input(tensor):
-        if id(tensor) not in input_ids:
+    def mark(outputs):
+        int8_ids.update(id(t) for t in keras.tree.flatten(outputs))
+        return outputs
+
+    def quantize_float(tensor, consumer: str):
+        if not isinstance(tensor, keras.KerasTensor) or id(tensor) in int8_ids:
             return tensor
-        if id(tensor) not in input_quant:
-            index = input_ids[id(tensor)]
-            name = "input_quantizer" if len(input_ids) == 1 else f"input_quantizer_{index}"
-            input_quant[id(tensor)] = ActivationQuantizer(name=name)(tensor)
-        return input_quant[id(tensor)]
+        if id(tensor) not in quantizers:
+            if any(tensor is t for t in model_inputs):
+                index = next(i for i, t in enumerate(model_inputs) if tensor is t)
+                name = "input_quantizer" if len(model_inputs) == 1 else f"input_quantizer_{index}"
+            else:
+                name = f"{consumer}_input_quantizer"
+            quantizers[id(tensor)] = mark(ActivationQuantizer(name=name)(tensor))
+        return quantizers[id(tensor)]
 
     def call(new, *args, **kwargs):
         original = originals[id(new)]
         if id(original) in absorbed:
             return args[0]
         if original.name not in quantized:
-            return ActivationQuantizer(name=f"{original.name}_requantizer")(new(*args, **kwargs))
-        args = keras.tree.map_structure(quantize_input, args)
+            outputs = new(*args, **kwargs)
+            # Layers that only move values pass int8 through whatever the caller chose.
+            tensors = [t for t in keras.tree.flatten(args) if isinstance(t, keras.KerasTensor)]
+            if type(original) in _KEEP and all(id(t) in int8_ids for t in tensors):
+                mark(outputs)
+            return outputs
+        args = keras.tree.map_structure(lambda t: quantize_float(t, original.name), args)
         outputs = new(*args, **kwargs)
         if type(original) in _REQUANTIZE:
             outputs = ActivationQuantizer(name=f"{original.name}_quantizer")(outputs)
-        return outputs
+        return mark(outputs)
 
     qat = keras.models.clone_model(
         source,
