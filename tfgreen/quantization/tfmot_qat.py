@@ -40,6 +40,17 @@ def _scheme(prune_preserve: bool):
     return module.quantization.keras.default_8bit.Default8BitQuantizeScheme()
 
 
+def _batchnorm_problem(layer) -> str | None:
+    """Why tfmot can't fold this BatchNormalization (None if it can)."""
+    layers = keras_for("tf_keras").layers
+    source = layer.input._keras_history.layer
+    if not isinstance(source, (layers.Conv2D, layers.DepthwiseConv2D, layers.Dense)):
+        return "BatchNormalization not right after a Conv2D/DepthwiseConv2D/Dense"
+    if source.use_bias:
+        return f"BatchNormalization after {source.name!r} with use_bias=True (tfmot folds bias-free ones)"
+    return None
+
+
 def _unsupported(model, quantized: set[str], scheme) -> dict[str, str]:
     from tensorflow_model_optimization.python.core.quantization.keras.default_8bit import (
         default_8bit_quantize_registry,
@@ -47,14 +58,20 @@ def _unsupported(model, quantized: set[str], scheme) -> dict[str, str]:
 
     default = default_8bit_quantize_registry.Default8BitQuantizeRegistry()
     registry = scheme.get_quantize_registry()
-    input_layer = keras_for("tf_keras").layers.InputLayer
-    return {
-        layer.name: type(layer).__name__
-        for layer in model.layers
-        if layer.name in quantized
-        and not isinstance(layer, input_layer)
-        and not (default.supports(layer) and registry.supports(layer))
-    }
+    layers = keras_for("tf_keras").layers
+    found = {}
+    for layer in model.layers:
+        if layer.name not in quantized or isinstance(layer, layers.InputLayer):
+            continue
+        if type(layer) is layers.BatchNormalization:
+            problem = _batchnorm_problem(layer)
+        elif default.supports(layer) and registry.supports(layer):
+            problem = None
+        else:
+            problem = type(layer).__name__
+        if problem is not None:
+            found[layer.name] = problem
+    return found
 
 
 def quantize_aware_tf_keras(model, quantized: set[str], preserve_sparsity: bool):
