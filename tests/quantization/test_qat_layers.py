@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -10,6 +15,7 @@ from tfgreen.export.convert import convert
 from tfgreen.export.flatbuffer import read_tflite
 from tfgreen.export.runtime import TfliteRunner
 
+ROOT = Path(__file__).resolve().parents[2]
 _BLOCKS: dict = {}
 
 
@@ -152,3 +158,39 @@ def test_qat_model_saves_and_loads(flavor, keras, digits, tmp_path):
     loaded.fit(x_train[:64], y_train[:64], epochs=1, verbose=0)
     info = read_tflite(convert(loaded, "int8", io_dtype="int8", allow_float_ops=False))
     assert info.tensors[info.inputs[0]].dtype == "int8"
+
+
+def test_batchnorm_that_cannot_fold_is_refused(flavor, keras):
+    layers = keras.layers
+    inputs = keras.Input((8, 8, 1))
+    x = layers.MaxPooling2D(2, name="pool")(inputs)
+    x = layers.BatchNormalization(name="lonely_bn")(x)
+    x = layers.Flatten(name="flatten")(x)
+    outputs = layers.Dense(10, activation="softmax", name="output")(x)
+    model = keras.Model(inputs, outputs)
+    with pytest.raises(
+        tfgreen.UnsupportedLayerError, match=r"lonely_bn.*keep_float=\['lonely_bn'\]"
+    ):
+        tfgreen.quantize_aware(model)
+    qat = tfgreen.quantize_aware(model, keep_float=["lonely_bn"])
+    assert "lonely_bn" in [layer.name for layer in qat.layers]
+
+
+def test_keras3_path_never_imports_tfmot(tmp_path):
+    script = tmp_path / "no_tfmot.py"
+    script.write_text(
+        "import os, sys\n"
+        "import tfgreen\n"
+        "from tfgreen.models import small_cnn\n"
+        "qat = tfgreen.quantize_aware(small_cnn('keras3', filters=4))\n"
+        f"qat.save({str(tmp_path / 'q.keras')!r})\n"
+        f"tfgreen.load_model({str(tmp_path / 'q.keras')!r})\n"
+        "print('tensorflow_model_optimization' in sys.modules, os.environ.get('TF_USE_LEGACY_KERAS'))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env.pop("TF_USE_LEGACY_KERAS", None)
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, env=env, check=False
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().splitlines()[-1] == "False None"

@@ -9,6 +9,8 @@ The model's graph is rebuilt with `keras.models.clone_model`:
   int8 file has neither a float BN nor a separate activation.
 - Layers that make a new value range (`ReLU`, `Activation`, `Add`,
   `AveragePooling2D`, ...) get an `ActivationQuantizer` on their output.
+- A `BatchNormalization` that can't be folded would stay a float MUL/ADD in
+  the file, so it is refused (name it in `keep_float` to keep it float).
 - Layers that only move or pick values (`MaxPooling2D`, `Flatten`, `Reshape`,
   `Dropout`, ...) and fixed-range ones (`Softmax`) are kept as they are.
 Layers the caller keeps in float are cloned unchanged; an int8 layer that
@@ -45,7 +47,6 @@ _REQUANTIZE = (
     _L.Concatenate,
     _L.AveragePooling2D,
     _L.GlobalAveragePooling2D,
-    _L.BatchNormalization,
 )
 _KEEP = (
     _L.InputLayer,
@@ -59,13 +60,18 @@ _KEEP = (
     _L.Softmax,
 )
 SUPPORTED_LAYERS = tuple(
-    sorted({cls.__name__ for cls in (*_KERNEL, *_REQUANTIZE, *_KEEP) if cls is not _L.InputLayer})
+    sorted(
+        {cls.__name__ for cls in (*_KERNEL, *_REQUANTIZE, *_KEEP) if cls is not _L.InputLayer}
+        | {"BatchNormalization (after Dense/Conv2D/DepthwiseConv2D)"}
+    )
 )
 
 
-def _why_unsupported(layer) -> str | None:
+def _why_unsupported(layer, absorbed: set[int]) -> str | None:
     """Why a layer can't be quantized (None if it can)."""
     cls = type(layer)
+    if cls is _L.BatchNormalization and id(layer) not in absorbed:
+        return "not right after a Dense/Conv2D/DepthwiseConv2D it could fold into"
     if cls in _KERNEL:
         if getattr(layer, "data_format", "channels_last") != "channels_last":
             return "channels_first data format"
@@ -82,12 +88,12 @@ def _why_unsupported(layer) -> str | None:
     return "layer type"
 
 
-def unsupported_layers(model, skip: set[str]) -> dict[str, str]:
-    """Layers QAT can't handle, by name, with the reason (layers in `skip` excluded)."""
+def unsupported_layers(model, quantized: set[str], absorbed: set[int]) -> dict[str, str]:
+    """Layers to quantize that QAT can't handle, by name, with the reason."""
     return {
         layer.name: f"{type(layer).__name__}: {reason}"
         for layer in model.layers
-        if layer.name not in skip and (reason := _why_unsupported(layer)) is not None
+        if layer.name in quantized and (reason := _why_unsupported(layer, absorbed)) is not None
     }
 
 
@@ -192,7 +198,8 @@ def quantize_aware_keras3(model, quantized: set[str], preserve_sparsity: bool):
         compile and fit.
     """
     source = _as_functional(model)
-    bad = unsupported_layers(source, skip={layer.name for layer in source.layers} - quantized)
+    plan, absorbed = _fold_plan(source, quantized)
+    bad = unsupported_layers(source, quantized, absorbed)
     if bad:
         raise UnsupportedLayerError(
             message(
@@ -203,7 +210,6 @@ def quantize_aware_keras3(model, quantized: set[str], preserve_sparsity: bool):
                 layers=sorted(bad),
             )
         )
-    plan, absorbed = _fold_plan(source, quantized)
     originals: dict[int, keras.layers.Layer] = {}
     pending: list[tuple] = []
 
