@@ -70,7 +70,9 @@ SUPPORTED_LAYERS = tuple(
 def _why_unsupported(layer, absorbed: set[int]) -> str | None:
     """Why a layer can't be quantized (None if it can)."""
     cls = type(layer)
-    if cls is _L.BatchNormalization and id(layer) not in absorbed:
+    if cls is _L.BatchNormalization:
+        if id(layer) in absorbed:
+            return None
         return "not right after a Dense/Conv2D/DepthwiseConv2D it could fold into"
     if cls in _KERNEL:
         if getattr(layer, "data_format", "channels_last") != "channels_last":
