@@ -72,7 +72,8 @@ def quantize_aware(
     Compile and fit the returned model as usual (a couple of epochs of
     fine-tuning from a trained float model is enough), then export it with
     `tfgreen.export.convert.convert(qat_model, "int8")`: no calibration data is
-    needed, the int8 ranges were learned in training.
+    needed, the int8 ranges were learned in training. The ranges start empty:
+    fit at least one epoch before predicting or exporting.
 
     tf_keras models are quantized with tfmot (`quantize_apply`). Keras 3
     models, which tfmot refuses, get tfgreen's own fake-quant layers:

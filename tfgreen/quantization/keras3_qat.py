@@ -37,6 +37,7 @@ from tfgreen.quantization.keras3_layers import (
 __all__ = ["SUPPORTED_LAYERS", "quantize_aware_keras3", "unsupported_layers"]
 
 _L = keras.layers
+_STRIP_HINT = ", or remove pruning wrappers first with tfgreen.strip(model)"
 _KERNEL = {_L.Dense: QuantDense, _L.Conv2D: QuantConv2D, _L.DepthwiseConv2D: QuantDepthwiseConv2D}
 _REQUANTIZE = (
     _L.ReLU,
@@ -198,6 +199,9 @@ def quantize_aware_keras3(model, quantized: set[str], preserve_sparsity: bool):
     Returns:
         A new Functional Keras 3 model with the original weights, ready to
         compile and fit.
+
+    Example:
+    >>> qat = quantize_aware_keras3(model, {layer.name for layer in model.layers}, True)
     """
     source = _as_functional(model)
     plan, absorbed = _fold_plan(source, quantized)
@@ -208,7 +212,9 @@ def quantize_aware_keras3(model, quantized: set[str], preserve_sparsity: bool):
                 f"Quantization-aware training can't handle {len(bad)} layer(s): "
                 + ", ".join(f"{k} ({v})" for k, v in bad.items()),
                 f"layers of the types {', '.join(SUPPORTED_LAYERS)}",
-                "Leave them in float with keep_float=" + repr(sorted(bad)),
+                "Leave them in float with keep_float="
+                + repr(sorted(bad))
+                + _STRIP_HINT * any("Prune" in reason for reason in bad.values()),
                 layers=sorted(bad),
             )
         )

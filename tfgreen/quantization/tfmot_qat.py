@@ -85,6 +85,9 @@ def quantize_aware_tf_keras(model, quantized: set[str], preserve_sparsity: bool)
 
     Returns:
         The tfmot QAT model (tf_keras), with the original weights.
+
+    Example:
+    >>> qat = quantize_aware_tf_keras(model, {layer.name for layer in model.layers}, True)
     """
     prune_preserve = preserve_sparsity and has_zero_weights(model)
     scheme = _scheme(prune_preserve)
@@ -92,6 +95,8 @@ def quantize_aware_tf_keras(model, quantized: set[str], preserve_sparsity: bool)
     if bad:
         kind = "tfmot's prune-preserving int8 scheme" if prune_preserve else "tfmot's int8 QAT"
         fix = "Leave them in float with keep_float=" + repr(sorted(bad))
+        if any("Prune" in reason for reason in bad.values()):
+            fix += ", or remove pruning wrappers first with tfgreen.strip(model)"
         if prune_preserve:
             fix += ", or pass preserve_sparsity=False to use the default scheme"
         raise UnsupportedLayerError(
