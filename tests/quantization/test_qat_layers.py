@@ -194,3 +194,28 @@ def test_keras3_path_never_imports_tfmot(tmp_path):
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip().splitlines()[-1] == "False None"
+
+
+def test_two_input_model(flavor, keras, digits_flat):
+    (x_train, y_train), (x_test, _) = digits_flat
+    left, right = keras.Input((32,), name="left"), keras.Input((32,), name="right")
+    merged = keras.layers.Add(name="add")(
+        [
+            keras.layers.Dense(16, activation="relu", name="left_dense")(left),
+            keras.layers.Dense(16, activation="relu", name="right_dense")(right),
+        ]
+    )
+    outputs = keras.layers.Dense(10, activation="softmax", name="output")(merged)
+    qat = tfgreen.quantize_aware(keras.Model([left, right], outputs))
+    qat.compile(keras.optimizers.Adam(0.01), "sparse_categorical_crossentropy")
+    qat.fit([x_train[:, :32], x_train[:, 32:]], y_train, epochs=5, batch_size=32, verbose=0)
+    data = convert(qat, "int8", io_dtype="int8", allow_float_ops=False)
+    info = read_tflite(data)
+    assert [info.tensors[i].dtype for i in info.inputs] == ["int8", "int8"]
+    assert info.op_names.count("FULLY_CONNECTED") == 3 and "ADD" in info.op_names
+    halves = [x_test[:, :32], x_test[:, 32:]]
+    agree = np.mean(
+        np.argmax(TfliteRunner(data).predict(halves), 1)
+        == np.argmax(qat.predict(halves, verbose=0), 1)
+    )
+    assert agree >= 0.95
