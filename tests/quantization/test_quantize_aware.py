@@ -152,9 +152,8 @@ def test_unsupported_layer_named_and_keep_float_works(flavor, keras, digits_flat
     qat.fit(x_train[:256], y_train[:256], epochs=1, batch_size=32, verbose=0)
     info = read_tflite(convert(qat, "int8"))
     fc = [info.tensors[op.inputs[0]].dtype for op in info.ops if op.name == "FULLY_CONNECTED"]
-    # Keras 3 quantizes the float island's output for the int8 layer after it;
-    # tfmot leaves a layer that reads a float layer in float.
-    assert fc == (["int8", "int8"] if flavor == "keras3" else ["int8", "float32"])
+    # The float island's output is quantized again for the int8 layer after it.
+    assert fc == ["int8", "int8"]
     mean = [op for op in info.ops if op.name == "MEAN"]
     assert any(info.tensors[op.outputs[0]].dtype == "float32" for op in mean)  # `norm` is float
 

@@ -113,13 +113,37 @@ def quantize_aware_tf_keras(model, quantized: set[str], preserve_sparsity: bool)
     if quantized == {layer.name for layer in model.layers}:
         annotated = qk.quantize_annotate_model(model)
     else:
-        keras = keras_for("tf_keras")
+        from tensorflow_model_optimization.python.core.quantization.keras.default_8bit import (
+            default_8bit_quantize_configs as configs,
+        )
+
+        bridges = _float_feeding_int8(model, quantized)
 
         def annotate(layer):
-            return qk.quantize_annotate_layer(layer) if layer.name in quantized else layer
+            if layer.name in quantized:
+                return qk.quantize_annotate_layer(layer)
+            if layer.name in bridges:
+                # tfmot leaves an int8 layer that reads a float layer in float;
+                # quantizing the float layer's output lets it run int8.
+                config = configs.Default8BitOutputQuantizeConfig()
+                return qk.quantize_annotate_layer(layer, quantize_config=config)
+            return layer
 
-        annotated = keras.models.clone_model(model, clone_function=annotate)
-    return qk.quantize_apply(annotated, scheme)
+        annotated = keras_for("tf_keras").models.clone_model(model, clone_function=annotate)
+    with qk.quantize_scope():
+        return qk.quantize_apply(annotated, scheme)
+
+
+def _float_feeding_int8(model, quantized: set[str]) -> set[str]:
+    """Float layers (kept float, tfmot can't quantize them) whose output an int8 layer reads."""
+    input_layer = keras_for("tf_keras").layers.InputLayer
+    return {
+        layer.name
+        for layer in model.layers
+        if layer.name not in quantized
+        and not isinstance(layer, input_layer)
+        and any(node.outbound_layer.name in quantized for node in layer._outbound_nodes)
+    }
 
 
 def custom_objects() -> dict:
