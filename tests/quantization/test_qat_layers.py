@@ -219,3 +219,35 @@ def test_two_input_model(flavor, keras, digits_flat):
         == np.argmax(qat.predict(halves, verbose=0), 1)
     )
     assert agree >= 0.95
+
+
+@pytest.mark.parametrize("kind", ["conv", "depthwise", "dense"])
+def test_keras3_batchnorm_fold_is_exact(kind, seed):
+    import keras
+
+    from tfgreen.quantization.keras3_qat import _folded_weights
+
+    rng = np.random.default_rng(seed)
+    shape, make = {
+        "conv": ((6, 6, 3), lambda: keras.layers.Conv2D(4, 3, use_bias=True)),
+        "depthwise": ((6, 6, 3), lambda: keras.layers.DepthwiseConv2D(3, depth_multiplier=2)),
+        "dense": ((5,), lambda: keras.layers.Dense(4)),
+    }[kind]
+    inputs = keras.Input(shape)
+    layer, bn = make(), keras.layers.BatchNormalization()
+    model = keras.Model(inputs, bn(layer(inputs)))
+    channels = bn.moving_mean.shape[0]
+    bn.set_weights(
+        [
+            rng.uniform(0.5, 2, channels),
+            rng.normal(size=channels),
+            rng.normal(size=channels),
+            rng.uniform(0.5, 2, channels),
+        ]
+    )
+    kernel, bias = _folded_weights(layer, bn)
+    folded = make()
+    folded.build((None, *shape))
+    folded.set_weights([kernel, bias])
+    x = rng.normal(size=(8, *shape)).astype("float32")
+    np.testing.assert_allclose(np.asarray(folded(x)), model.predict(x, verbose=0), atol=1e-4)

@@ -172,19 +172,17 @@ def _fold_plan(model, quantized: set[str]):
 def _folded_weights(layer, bn):
     """Kernel and bias of `layer` with `bn` (or None) folded in."""
     kernel = np.asarray(layer.kernel)
-    bias = np.asarray(layer.bias) if layer.use_bias else np.zeros(kernel.shape[-1], np.float32)
-    if isinstance(layer, _L.DepthwiseConv2D):
-        bias = bias if layer.use_bias else np.zeros(kernel.shape[2] * kernel.shape[3], np.float32)
+    depthwise = isinstance(layer, _L.DepthwiseConv2D)
+    channels = kernel.shape[2] * kernel.shape[3] if depthwise else kernel.shape[-1]
+    bias = np.asarray(layer.bias) if layer.use_bias else np.zeros(channels, np.float32)
     if bn is None:
         return kernel, bias
     gamma = np.asarray(bn.gamma) if bn.scale else 1.0
     beta = np.asarray(bn.beta) if bn.center else 0.0
     scale = gamma / np.sqrt(np.asarray(bn.moving_variance) + bn.epsilon)
     bias = (bias - np.asarray(bn.moving_mean)) * scale + beta
-    if isinstance(layer, _L.DepthwiseConv2D):
-        kernel = kernel * scale.reshape(kernel.shape[2], kernel.shape[3])
-    else:
-        kernel = kernel * scale
+    # A depthwise kernel is (h, w, in, multiplier); output channel i*multiplier+m.
+    kernel = kernel * (scale.reshape(kernel.shape[2], kernel.shape[3]) if depthwise else scale)
     return kernel.astype(np.float32), bias.astype(np.float32)
 
 
