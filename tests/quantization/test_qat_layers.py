@@ -173,7 +173,8 @@ def test_batchnorm_that_cannot_fold_is_refused(flavor, keras):
     ):
         tfgreen.quantize_aware(model)
     qat = tfgreen.quantize_aware(model, keep_float=["lonely_bn"])
-    assert "lonely_bn" in [layer.name for layer in qat.layers]
+    # tfmot wraps the float layer to quantize its output (`quant_lonely_bn`).
+    assert any(layer.name.endswith("lonely_bn") for layer in qat.layers)
 
 
 def test_keras3_path_never_imports_tfmot(tmp_path):
