@@ -136,10 +136,12 @@ def load_model(path: str | Path, trusted: bool = False, compile: bool = True):
                 path=str(path),
             )
         )
+    from tfgreen.pruning.saving import load_scope
+
     flavor = _keras_file_flavor(path)
     keras = keras_for(flavor)
     try:
-        with _layer_scope(flavor, path):
+        with load_scope(flavor, path), _layer_scope(flavor, path):
             return keras.models.load_model(str(path), compile=compile, safe_mode=not trusted)
     except ValueError as error:
         if "safe_mode" in str(error) or "unsafe" in str(error).lower():
