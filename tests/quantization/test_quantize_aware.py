@@ -184,3 +184,30 @@ def test_unbuilt_and_subclassed_models_refused(flavor, keras):
 
     with pytest.raises(tfgreen.TfgreenTypeError, match="Sequential or Functional"):
         tfgreen.quantize_aware(Custom())
+
+
+def test_prune_strip_then_qat_keeps_zeros(flavor, digits_flat):
+    from tfgreen.models import small_mlp
+
+    (x_train, y_train), (x_test, y_test) = digits_flat
+    dense = _compile(small_mlp(flavor, hidden=(64,), seed=0))
+    dense.fit(x_train, y_train, epochs=5, batch_size=32, verbose=0)
+    pruned = _compile(tfgreen.prune(dense, sparsity=0.8))
+    pruned.fit(
+        x_train,
+        y_train,
+        epochs=3,
+        batch_size=32,
+        verbose=0,
+        callbacks=[tfgreen.callbacks.Pruning()],
+    )
+    slim = tfgreen.strip(pruned)
+    assert min(tfgreen.sparsity(slim).values()) >= 0.79
+    qat = _compile(tfgreen.quantize_aware(slim))
+    qat.fit(x_train, y_train, epochs=1, batch_size=32, verbose=0)
+    data = convert(qat, "int8", io_dtype="int8", allow_float_ops=False)
+    sparsity = read_tflite(data).weight_sparsity
+    assert len(sparsity) == 2 and min(sparsity.values()) >= 0.79, sparsity
+    slim_acc = _accuracy(slim.predict(x_test, verbose=0), y_test)
+    assert slim_acc > 0.85
+    assert _accuracy(TfliteRunner(data).predict(x_test), y_test) >= slim_acc - 0.02
