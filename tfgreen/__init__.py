@@ -30,6 +30,7 @@ __version__ = "0.1.0"
 # Public name -> module that defines it; imported on first use.
 _LAZY = {
     "load_model": "tfgreen.loading",
+    "Distiller": "tfgreen.distillation",
 }
 _SUBMODULES = ("callbacks", "datasets", "models")
 
