@@ -79,16 +79,22 @@ class _FeatureLoss(distillation.FeatureDistillation):
         return cls(**config)
 
 
-def _per_replica(loss_fn):
-    # A `keras.losses.Loss` divides by the replica count itself; undo it so that
-    # every term is a per-replica mean and the total is scaled once.
-    if not isinstance(loss_fn, keras.losses.Loss):
-        return loss_fn
+def _as_compiled(loss_fn):
+    # Keras calls the student loss raw, unlike compile() on a plain model:
+    # - a `keras.losses.Loss` divides by the replica count itself; undo it so
+    #   every term is a per-replica mean and the total is scaled once;
+    # - labels of shape (batch,) for a (batch, 1) sigmoid output get the unit
+    #   axis added, as `Model.compile` does.
+    if loss_fn is None:
+        return None
+    replicas = num_replicas if isinstance(loss_fn, keras.losses.Loss) else (lambda: 1)
 
-    def unscaled(y_true, y_pred):
-        return loss_fn(y_true, y_pred) * num_replicas()
+    def student_loss(y_true, y_pred):
+        if len(y_pred.shape) == len(y_true.shape) + 1 and y_pred.shape[-1] == 1:
+            y_true = keras.ops.expand_dims(y_true, -1)
+        return loss_fn(y_true, y_pred) * replicas()
 
-    return unscaled
+    return student_loss
 
 
 @keras.saving.register_keras_serializable(package="tfgreen")
@@ -144,7 +150,7 @@ class Keras3Distiller(distillation.Distiller):
     def compile(self, optimizer="adam", loss=None, metrics=None, **kwargs):
         check_compile_loss(loss)
         super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
-        self._student_loss = keras.tree.map_structure(_per_replica, self._student_loss)
+        self._student_loss = keras.tree.map_structure(_as_compiled, self._student_loss)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         total = super().compute_loss(
