@@ -182,3 +182,29 @@ def test_callbacks_reach_fit_and_student_exports_int8(flavor, keras, teacher, di
     tflite_accuracy = np.mean(TfliteRunner(data).predict(x_test).argmax(-1) == y_test)
     assert keras_accuracy > 0.6
     assert tflite_accuracy >= keras_accuracy - 0.02
+
+
+@pytest.mark.parametrize("binary", [False, True])
+def test_kl_matches_keras3_reference_with_both_op_sets(binary):
+    import keras
+
+    from tfgreen.distillation._tf_keras import _OPS
+    from tfgreen.distillation.losses import soft_kl
+
+    rng = np.random.default_rng(0)
+    width = 1 if binary else 10
+    teacher, student = (rng.normal(size=(32, width)).astype("float32") * 3 for _ in range(2))
+    # Keras 3's own LogitsDistillation, with a KLDivergence instance (its string
+    # default 'kl_divergence' skips the softmax and compares raw logits).
+    reference = keras.distillation.LogitsDistillation(3.0, loss=keras.losses.KLDivergence())
+    if binary:  # a sigmoid logit z is the two-class logits [0, z]
+        pad = np.zeros_like(teacher)
+        expected = reference.compute_loss(
+            np.concatenate([pad, teacher], -1), np.concatenate([pad, student], -1)
+        )
+    else:
+        expected = reference.compute_loss(teacher, student)
+    for ops in (keras.ops, _OPS):
+        value = soft_kl(ops, teacher, student, 3.0, "logits", "logits", binary)
+        assert float(value) == pytest.approx(float(expected), rel=1e-5)
+    assert float(expected) > 0.1

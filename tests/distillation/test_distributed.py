@@ -75,6 +75,7 @@ print("RESULT" + json.dumps(out))
 """
 
 
+@pytest.mark.slow
 def test_mirrored_strategy_matches_one_device(flavor, tmp_path):
     script = tmp_path / "mirrored.py"
     script.write_text(_SCRIPT)

@@ -9,6 +9,7 @@ averages over 3 seeds are compared on the held-out test split.
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 import tfgreen
 from tfgreen.datasets import load_breast_cancer, load_digits
@@ -65,6 +66,7 @@ def _students(flavor, teacher, build, loss, data, weight, temperature, steps):
     return results
 
 
+@pytest.mark.slow
 def test_distilled_student_beats_scratch_on_digits(flavor):
     (x_train, y_train), (x_test, y_test) = load_digits(flat=True)
     subset, rest = _split(x_train, y_train, 100)
@@ -85,6 +87,7 @@ def test_distilled_student_beats_scratch_on_digits(flavor):
     assert np.mean(accuracy["distilled"]) > np.mean(accuracy["scratch"]) + 0.005, accuracy
 
 
+@pytest.mark.slow
 def test_distilled_binary_student_beats_scratch_on_breast_cancer(flavor):
     (x_train, y_train), (x_test, y_test) = load_breast_cancer()
     subset, rest = _split(x_train, y_train, 30)
