@@ -208,3 +208,35 @@ def test_kl_matches_keras3_reference_with_both_op_sets(binary):
         value = soft_kl(ops, teacher, student, 3.0, "logits", "logits", binary)
         assert float(value) == pytest.approx(float(expected), rel=1e-5)
     assert float(expected) > 0.1
+
+
+def test_trained_student_and_keras3_distiller_round_trip(
+    flavor, keras, teacher, digits_flat, tmp_path
+):
+    (x_train, y_train), (x_test, _) = digits_flat
+    student = small_mlp(flavor, hidden=(16,), seed=10)
+    d = tfgreen.Distiller(
+        teacher,
+        student,
+        distillation_losses=[LogitsDistillation(), FeatureDistillation("dense1", "dense1")],
+    )
+    d.compile(keras.optimizers.Adam(0.01), "sparse_categorical_crossentropy")
+    d.fit(x_train[:256], y_train[:256], epochs=1, verbose=0)
+    d.student.save(tmp_path / "student.keras")
+    loaded = tfgreen.load_model(tmp_path / "student.keras")
+    np.testing.assert_allclose(
+        loaded.predict(x_test[:32], verbose=0), student.predict(x_test[:32], verbose=0), atol=1e-6
+    )
+    if flavor == "keras3":  # Keras 3 distillers are serializable, projection included
+        d.save(tmp_path / "distiller.keras")
+        with pytest.warns(UserWarning, match="compile"):
+            again = keras.saving.load_model(tmp_path / "distiller.keras")
+        assert isinstance(again, tfgreen.Distiller)
+        for a, b in zip(
+            again.projections[0].get_weights(), d.projections[0].get_weights(), strict=True
+        ):
+            np.testing.assert_array_equal(a, b)
+        assert [type(loss).__name__ for loss in again.distillation_losses] == [
+            "_LogitsLoss",
+            "_FeatureLoss",
+        ]
