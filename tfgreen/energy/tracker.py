@@ -23,7 +23,7 @@ import logging
 import time
 from pathlib import Path
 
-from tfgreen.energy._callback import DualCallback
+from tfgreen._callback import DualCallback
 from tfgreen.errors import TfgreenTypeError, TfgreenValueError, message
 
 __all__ = ["EnergyTracker", "TrackerUser", "check_country", "open_codecarbon", "method_of"]
