@@ -1,0 +1,44 @@
+"""MirroredStrategy over 2 logical CPU devices in a child process, both Kerases."""
+
+from __future__ import annotations
+
+import pytest
+
+from tfgreen.flavor import FLAVORS
+
+
+@pytest.fixture(scope="module")
+def mirrored(distribute_harness, tmp_path_factory):
+    """Runs `workers/mirrored.py` once with 2 logical CPUs, both flavours."""
+    root = tmp_path_factory.mktemp("mirrored")
+    out = root / "out"
+    result = distribute_harness.run_mirrored(
+        "mirrored.py", root / "logs", devices=2, args=(str(out), ",".join(FLAVORS))
+    )
+    return {"out": out, "result": result}
+
+
+def test_one_worker_two_replicas(mirrored):
+    info = mirrored["result"]["info"]
+    assert info["strategy"] == "MirroredStrategy"
+    assert (info["num_workers"], info["num_replicas"], info["local_replicas"]) == (1, 2, 2)
+    assert info["is_chief"] is True
+    assert info["multi_worker"] is False
+
+
+def test_replicas_identical_after_training(mirrored, flavor):
+    run = mirrored["result"][flavor]
+    assert run["check"] == "MirroredStrategy"
+    assert run["same_strategy"] is True
+    assert run["copies"] == 2
+    assert run["spread"] == 0.0
+    assert run["trained"] != run["initial"]
+    assert run["loss"][-1] < run["loss"][0]
+
+
+def test_single_worker_reduce_and_writes(mirrored, flavor):
+    run = mirrored["result"][flavor]
+    assert run["total"] == 0.5
+    assert run["any"] is True
+    assert run["model_target"] == str(mirrored["out"] / flavor / "model.keras")
+    assert run["listing"] == ["model.keras"]
