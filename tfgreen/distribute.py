@@ -95,9 +95,11 @@ def strategy_of(model=None):
     return model.distribute_strategy
 
 
-def _check_strategy_type(strategy) -> None:
+def _resolve(strategy):
     import tensorflow as tf
 
+    if strategy is None:
+        return tf.distribute.get_strategy()
     if not isinstance(strategy, tf.distribute.Strategy):
         raise TfgreenTypeError(
             message(
@@ -107,14 +109,6 @@ def _check_strategy_type(strategy) -> None:
                 strategy=type(strategy).__name__,
             )
         )
-
-
-def _resolve(strategy):
-    import tensorflow as tf
-
-    if strategy is None:
-        return tf.distribute.get_strategy()
-    _check_strategy_type(strategy)
     return strategy
 
 
