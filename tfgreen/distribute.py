@@ -326,7 +326,8 @@ def all_reduce(value: float, op: str = "sum", strategy=None) -> float:
     it the same number of times, in the same order (for example once per
     epoch from a callback). When the strategy spans one process (no strategy,
     or `MirroredStrategy` on one machine) there is one worker and the value
-    comes back unchanged, even if `TF_CONFIG` names other workers.
+    comes back unchanged, even if `TF_CONFIG` names other workers. Call it in
+    cross-replica context (a callback, or outside `strategy.run`).
 
     Args:
         value: This worker's figure, a scalar.
