@@ -1,10 +1,11 @@
-"""Training step time with and without tf.distribute.MirroredStrategy (2 logical CPUs), side by side.
+"""Pruning's step time with and without tf.distribute.MirroredStrategy (2 logical CPUs), side by side.
 
-Logical devices must be configured before TensorFlow initialises, so `run`
-measures in a child process (this file run as a script) that splits the CPU
-into 2 logical devices and then times, one after the other in that same
-process, the same model on the same data with no strategy and under
-`MirroredStrategy`. Both logical devices share the machine's cores, so the
+Plain training and pruning (`tfgreen.prune` + the `Pruning` callback) of the
+same 64-256-256-10 MLP on bundled digits, both Kerases. Logical devices must
+be configured before TensorFlow initialises, so `run` measures in a child
+process (this file run as a script) that splits the CPU into 2 logical
+devices and then times, one after the other in that same process, the same
+model on the same data with no strategy and under `MirroredStrategy`. Both logical devices share the machine's cores, so the
 figures show the strategy's overhead on one machine, not a speed-up.
 
 Usage: python benchmarks/bench_distribute.py [--quick]  (prints the rows as JSON)
@@ -12,6 +13,7 @@ Usage: python benchmarks/bench_distribute.py [--quick]  (prints the rows as JSON
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -26,15 +28,23 @@ ROOT = Path(__file__).resolve().parents[1]
 _PREFIX = "BENCH_ROWS "
 
 
-def _time_fit(flavor: str, strategy, x, y, epochs: int, batch: int) -> dict:
+def _time_fit(flavor: str, training: str, strategy, x, y, epochs: int, batch: int) -> dict:
+    import tfgreen
     from tfgreen.models import small_mlp
 
     with strategy.scope():
         model = small_mlp(flavor, hidden=(256, 256), seed=0)
+        if training == "pruning":
+            model = tfgreen.prune(model, sparsity=0.8)
         model.compile("adam", "sparse_categorical_crossentropy")
-    model.fit(x, y, batch_size=batch, epochs=1, verbose=0)  # warm-up: tracing, first steps
+
+    def fit(epochs: int):
+        callbacks = [tfgreen.callbacks.Pruning()] if training == "pruning" else []
+        return model.fit(x, y, batch_size=batch, epochs=epochs, verbose=0, callbacks=callbacks)
+
+    fit(1)  # warm-up: tracing, first steps
     start = time.perf_counter()
-    history = model.fit(x, y, batch_size=batch, epochs=epochs, verbose=0)
+    history = fit(epochs)
     seconds = time.perf_counter() - start
     steps = epochs * math.ceil(len(x) / batch)
     return {
@@ -61,14 +71,17 @@ def _measure(quick: bool) -> list[dict]:
         "mirrored-2cpu": tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]),
     }
     rows = []
-    for flavor in FLAVORS:
-        timed = {name: _time_fit(flavor, s, x, y, epochs, batch) for name, s in strategies.items()}
+    for flavor, training in itertools.product(FLAVORS, ("plain", "pruning")):
+        timed = {
+            name: _time_fit(flavor, training, s, x, y, epochs, batch)
+            for name, s in strategies.items()
+        }
         base = timed["none"]["step_ms"]
         for name, figures in timed.items():
             rows.append(
                 {
                     "flavor": flavor,
-                    "training": "plain",
+                    "training": training,
                     "strategy": name,
                     "replicas": strategies[name].num_replicas_in_sync,
                     "global_batch": batch,

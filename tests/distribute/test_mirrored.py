@@ -1,4 +1,8 @@
-"""MirroredStrategy over 2 logical CPU devices in a child process, both Kerases."""
+"""MirroredStrategy over 2 logical CPU devices in a child process, both Kerases.
+
+One run of `workers/mirrored.py` trains, prunes, quantizes and distils with
+each flavour; the tests check its figures.
+"""
 
 from __future__ import annotations
 
@@ -27,7 +31,7 @@ def test_one_worker_two_replicas(mirrored):
 
 
 def test_replicas_identical_after_training(mirrored, flavor):
-    run = mirrored["result"][flavor]
+    run = mirrored["result"][flavor]["plain"]
     assert run["check"] == "MirroredStrategy"
     assert run["same_strategy"] is True
     assert run["copies"] == 2
@@ -36,8 +40,18 @@ def test_replicas_identical_after_training(mirrored, flavor):
     assert run["loss"][-1] < run["loss"][0]
 
 
+def test_pruning_masks_identical_and_sparsity_reached(mirrored, flavor):
+    run = mirrored["result"][flavor]["prune"]
+    assert run["mask_spread"] == 0.0
+    assert run["spread"] == 0.0
+    assert run["logged_sparsity"][-1] == pytest.approx(run["target"], abs=1e-3)
+    assert run["sparsity"] and all(
+        value == pytest.approx(run["target"], abs=1e-3) for value in run["sparsity"].values()
+    )
+
+
 def test_single_worker_reduce_and_writes(mirrored, flavor):
-    run = mirrored["result"][flavor]
+    run = mirrored["result"][flavor]["plain"]
     assert run["total"] == 0.5
     assert run["any"] is True
     assert run["model_target"] == str(mirrored["out"] / flavor / "model.keras")

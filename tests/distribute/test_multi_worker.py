@@ -1,4 +1,8 @@
-"""MultiWorkerMirroredStrategy with 2 worker processes on loopback: consistency, all-reduce, chief-only files."""
+"""MultiWorkerMirroredStrategy with 2 worker processes on loopback.
+
+One run of `workers/multi_worker.py` (tf_keras: train, prune, write files;
+Keras 3: refused); the tests compare what the two workers report.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +22,10 @@ def cluster(distribute_harness, tmp_path_factory):
     return {"out": out, "workers": results}
 
 
+def _runs(cluster, part: str) -> list[dict]:
+    return [worker["tf_keras"][part] for worker in cluster["workers"]]
+
+
 def test_cluster_roles(cluster):
     infos = [worker["info"] for worker in cluster["workers"]]
     assert [info["task_id"] for info in infos] == [0, 1]
@@ -27,16 +35,26 @@ def test_cluster_roles(cluster):
 
 
 def test_identical_weights_across_workers(cluster):
-    # tf_keras only: Keras 3 cannot fit under MultiWorkerMirroredStrategy (test_keras3_refused).
-    runs = [worker["tf_keras"] for worker in cluster["workers"]]
-    assert runs[0]["trained"] == runs[1]["trained"]
-    assert runs[0]["trained"] != runs[0]["initial"]
-    assert runs[0]["loss"][-1] < runs[0]["loss"][0]
-    assert runs[0]["loss"] == runs[1]["loss"]
+    # tf_keras: Keras 3 cannot fit under MultiWorkerMirroredStrategy (test_keras3_refused).
+    chief, worker = _runs(cluster, "plain")
+    assert chief["trained"] == worker["trained"]
+    assert chief["trained"] != chief["initial"]
+    assert chief["loss"] == worker["loss"]
+    assert chief["loss"][-1] < chief["loss"][0]
+
+
+def test_pruning_identical_masks_and_sparsity(cluster):
+    chief, worker = _runs(cluster, "prune")
+    assert chief["masks"] == worker["masks"]
+    assert chief["stripped"] == worker["stripped"]
+    assert chief["logged_sparsity"] == worker["logged_sparsity"]
+    assert chief["logged_sparsity"][-1] == pytest.approx(chief["target"], abs=1e-3)
+    assert chief["sparsity"] == worker["sparsity"]
+    assert all(v == pytest.approx(chief["target"], abs=1e-3) for v in chief["sparsity"].values())
 
 
 def test_all_reduce_sums_workers(cluster):
-    runs = [worker["tf_keras"] for worker in cluster["workers"]]
+    runs = _runs(cluster, "reduce")
     own = [run["own"] for run in runs]
     assert own[0] != own[1]
     assert [run["total"] for run in runs] == [sum(own)] * 2
@@ -46,22 +64,24 @@ def test_all_reduce_sums_workers(cluster):
 
 
 def test_only_chief_writes(cluster):
-    chief, worker = (w["tf_keras"] for w in cluster["workers"])
+    chief, worker = _runs(cluster, "files")
     folder = cluster["out"] / "tf_keras"
-    assert chief["model_target"] == str(folder / "model.keras")
-    assert worker["model_target"] != chief["model_target"]
-    assert ".workertemp_worker_1" in worker["model_target"]
+    assert chief["model"] == str(folder / "model.keras")
+    assert chief["export"] == str(folder / "pruned.tflite")
+    assert ".workertemp_worker_1" in worker["model"] and ".workertemp_worker_1" in worker["export"]
     # After both wrote and a barrier: the chief's files only, the worker's copies deleted.
-    assert chief["listing"] == worker["listing"] == ["model.keras", "report.json"]
-    assert sorted(p.name for p in folder.iterdir()) == ["model.keras", "report.json"]
+    expected = ["model.keras", "pruned.tflite", "report.json"]
+    assert chief["listing"] == worker["listing"] == expected
+    assert sorted(p.name for p in folder.iterdir()) == expected
     assert chief["report"] == worker["report"] == {"task_id": 0}
 
 
 def test_keras3_refused(cluster):
     for worker in cluster["workers"]:
         run = worker["keras3"]
-        assert run["check_error"] is not None
-        assert "keras-team/keras#20585" in run["check_error"]
-        assert "Received: flavor='keras3'" in run["check_error"]
+        for error in (run["check_error"], run["prune_error"]):
+            assert error is not None
+            assert "keras-team/keras#20585" in error
+            assert "Received: flavor='keras3'" in error
         # If this starts passing, Keras fixed MWMS: lift tfgreen's refusal in check_strategy.
         assert run["fit"].startswith("ValueError"), run["fit"]

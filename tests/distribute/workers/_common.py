@@ -19,6 +19,7 @@ __all__ = [
     "digits_flat",
     "weights_digest",
     "replica_copies",
+    "spread_of",
     "replica_spread",
     "barrier",
     "listing",
@@ -45,10 +46,10 @@ def digits_flat(limit: int = 512):
     return (x_train[:limit], y_train[:limit]), (x_test, y_test)
 
 
-def weights_digest(model) -> str:
-    """SHA-256 of all weights' bytes: equal digests mean bit-identical weights."""
+def weights_digest(model, arrays=None) -> str:
+    """SHA-256 of all weights' bytes (or of `arrays`): equal digests mean bit-identical weights."""
     digest = hashlib.sha256()
-    for weight in model.get_weights():
+    for weight in model.get_weights() if arrays is None else arrays:
         digest.update(np.ascontiguousarray(weight).tobytes())
     return digest.hexdigest()
 
@@ -66,13 +67,15 @@ def replica_copies(model) -> int:
     return len(_copies(model.weights[0]))
 
 
+def spread_of(variable) -> float:
+    """Largest difference between the per-device copies of a variable (0.0 = in sync)."""
+    copies = _copies(variable)
+    return max(float(np.max(np.abs(copy - copies[0]))) for copy in copies)
+
+
 def replica_spread(model) -> float:
-    """Largest difference between the per-device copies of any variable (0.0 = in sync)."""
-    spread = 0.0
-    for variable in model.weights:
-        copies = _copies(variable)
-        spread = max(spread, *(float(np.max(np.abs(c - copies[0]))) for c in copies))
-    return spread
+    """Largest difference between the per-device copies of any model variable."""
+    return max(spread_of(variable) for variable in model.weights)
 
 
 def barrier(strategy) -> None:

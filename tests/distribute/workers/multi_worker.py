@@ -2,10 +2,11 @@
 
 Usage: python multi_worker.py OUT_DIR FLAVOR[,FLAVOR]
 
-Trains tiny models under the strategy and reports what each worker saw:
-weights digests, the all-reduced figures, which files the chief-only writers
-left behind. tf_keras trains; for Keras 3 it records tfgreen's refusal and the
-upstream `fit` failure (keras-team/keras#20585).
+tf_keras: plain training and pruning under the strategy; chief-only writing
+of a model, an export and a report. Reports what each worker saw (digests,
+all-reduced figures, files left behind) for the tests to compare across
+workers. Keras 3: records tfgreen's refusal and the upstream `fit` failure
+(keras-team/keras#20585).
 """
 
 from __future__ import annotations
@@ -15,11 +16,14 @@ import sys
 from pathlib import Path
 
 import tensorflow as tf
-from _common import barrier, digits_flat, emit, listing, weights_digest
+from _common import barrier, digits_flat, emit, listing
 
 STRATEGY = tf.distribute.MultiWorkerMirroredStrategy()
 
-from tfgreen._io import atomic_write_text  # noqa: E402
+from _tasks import BATCH, train_plain, train_pruned  # noqa: E402
+
+import tfgreen  # noqa: E402
+from tfgreen._io import atomic_write_bytes, atomic_write_text  # noqa: E402
 from tfgreen.distribute import (  # noqa: E402
     UnsupportedStrategyError,
     all_reduce,
@@ -28,56 +32,67 @@ from tfgreen.distribute import (  # noqa: E402
     chief_writes,
     worker_info,
 )
+from tfgreen.export.convert import convert  # noqa: E402
 from tfgreen.models import small_mlp  # noqa: E402
 
-EPOCHS = 2
-BATCH = 64
+INFO = worker_info(STRATEGY)
 
 
-def _build(flavor: str):
-    with STRATEGY.scope():
-        model = small_mlp(flavor, hidden=(32,), seed=0)
-        model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
-    return model
+def reduce_helpers() -> dict:
+    own = 0.25 + INFO["task_id"]
+    return {
+        "own": own,
+        "total": all_reduce(own, strategy=STRATEGY),
+        "mean": all_reduce(own, "mean", STRATEGY),
+        "any_task1": any_worker(INFO["task_id"] == 1, STRATEGY),
+        "any_none": any_worker(False, STRATEGY),
+    }
 
 
-def train_tf_keras(out: Path) -> dict:
-    (x, y), _ = digits_flat()
-    model = _build("tf_keras")
-    result = {"check": check_strategy(model), "initial": weights_digest(model)}
-    history = model.fit(x, y, batch_size=BATCH, epochs=EPOCHS, verbose=0)
-    result["trained"] = weights_digest(model)
-    result["loss"] = [float(v) for v in history.history["loss"]]
-
-    info = worker_info(STRATEGY)
-    own = 0.25 + info["task_id"]
-    result["own"] = own
-    result["total"] = all_reduce(own, strategy=STRATEGY)
-    result["mean"] = all_reduce(own, "mean", STRATEGY)
-    result["any_task1"] = any_worker(info["task_id"] == 1, STRATEGY)
-    result["any_none"] = any_worker(False, STRATEGY)
-
-    folder = out / "tf_keras"
-    with chief_writes(folder / "model.keras", STRATEGY) as target:
+def write_files(out: Path, model, stripped) -> dict:
+    written = {}
+    with chief_writes(out / "model.keras", STRATEGY) as target:
         model.save(target)
-        result["model_target"] = str(target)
-    with chief_writes(folder / "report.json", STRATEGY) as target:
-        atomic_write_text(target, json.dumps({"task_id": info["task_id"]}))
-    barrier(STRATEGY)
-    result["listing"] = listing(folder)
-    result["report"] = json.loads((folder / "report.json").read_text())
-    return result
+        written["model"] = str(target)
+    with chief_writes(out / "pruned.tflite", STRATEGY) as target:
+        atomic_write_bytes(target, convert(stripped))
+        written["export"] = str(target)
+    with chief_writes(out / "report.json", STRATEGY) as target:
+        atomic_write_text(target, json.dumps({"task_id": INFO["task_id"]}))
+    barrier(STRATEGY)  # every worker has finished writing
+    written["listing"] = listing(out)
+    written["report"] = json.loads((out / "report.json").read_text())
+    return written
+
+
+def run_tf_keras(out: Path) -> dict:
+    plain, model = train_plain(STRATEGY, "tf_keras")
+    plain["check"] = check_strategy(model)
+    pruned, stripped = train_pruned(STRATEGY, "tf_keras")
+    return {
+        "plain": plain,
+        "prune": pruned,
+        "reduce": reduce_helpers(),
+        "files": write_files(out / "tf_keras", model, stripped),
+    }
 
 
 def refuse_keras3() -> dict:
     (x, y), _ = digits_flat()
-    model = _build("keras3")
+    with STRATEGY.scope():
+        model = small_mlp("keras3", hidden=(32,), seed=0)
+        model.compile("adam", "sparse_categorical_crossentropy")
     result = {}
-    try:
-        check_strategy(model)
-        result["check_error"] = None
-    except UnsupportedStrategyError as error:
-        result["check_error"] = str(error)
+    for name, call in [
+        ("check_error", lambda: check_strategy(model)),
+        ("prune_error", lambda: tfgreen.prune(model, sparsity=0.5)),
+    ]:
+        try:
+            with STRATEGY.scope():
+                call()
+            result[name] = None
+        except UnsupportedStrategyError as error:
+            result[name] = str(error)
     # The upstream failure tfgreen guards against; recorded so a fixed Keras shows up.
     try:
         model.fit(x, y, batch_size=BATCH, epochs=1, verbose=0)
@@ -90,9 +105,9 @@ def refuse_keras3() -> dict:
 def main() -> None:
     out = Path(sys.argv[1])
     flavors = sys.argv[2].split(",")
-    result = {"info": worker_info(STRATEGY)}
+    result = {"info": INFO}
     if "tf_keras" in flavors:
-        result["tf_keras"] = train_tf_keras(out)
+        result["tf_keras"] = run_tf_keras(out)
     if "keras3" in flavors:
         result["keras3"] = refuse_keras3()
     emit(result)
