@@ -36,6 +36,7 @@ _LAZY = {
     "PolynomialDecay": "tfgreen.pruning",
     "ConstantSparsity": "tfgreen.pruning",
     "PruningSchedule": "tfgreen.pruning",
+    "compare": "tfgreen.comparison",
 }
 _SUBMODULES = ("callbacks", "datasets", "models")
 

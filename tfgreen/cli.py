@@ -20,6 +20,10 @@ __all__ = ["main", "build_parser"]
 # Subcommand -> (module with add_arguments/run, one-line help).
 _COMMANDS = {
     "demo": ("tfgreen.demo", "train, shrink and export a digits model; write a report"),
+    "compare": (
+        "tfgreen.comparison",
+        "compare .tflite/.keras models: accuracy, size, latency, energy",
+    ),
 }
 
 
