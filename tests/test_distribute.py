@@ -136,3 +136,38 @@ def test_bad_arguments(monkeypatch):
 def test_unsupported_strategy_error_is_tfgreen_and_builtin():
     assert issubclass(distribute.UnsupportedStrategyError, TfgreenError)
     assert issubclass(distribute.UnsupportedStrategyError, NotImplementedError)
+
+
+def test_energy_tracker_single_process_reports_own(flavor, digits_flat, monkeypatch):
+    import tfgreen
+    from tfgreen.models import small_mlp
+
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    (x, y), _ = digits_flat
+    model = small_mlp(flavor, hidden=(8,))
+    model.compile("adam", "sparse_categorical_crossentropy")
+    tracker = tfgreen.callbacks.EnergyTracker()
+    history = model.fit(x[:256], y[:256], epochs=1, verbose=0, callbacks=[tracker])
+    assert tracker.energy_kwh > 0
+    assert tracker.worker_energy_kwh == tracker.energy_kwh
+    assert history.history["energy_kwh"] == [tracker.energy_kwh]
+    assert "worker_energy_kwh" not in history.history
+
+
+@pytest.mark.parametrize("index", [0, 1])
+def test_energy_csv_written_by_chief_only(monkeypatch, tmp_path, digits_flat, index):
+    import tfgreen
+    from tfgreen.models import small_mlp
+
+    _tf_config(monkeypatch, WORKERS, "worker", index)
+    (x, y), _ = digits_flat
+    model = small_mlp("tf_keras", hidden=(8,))
+    model.compile("adam", "sparse_categorical_crossentropy")
+    tracker = tfgreen.callbacks.EnergyTracker(output_dir=str(tmp_path))
+    model.fit(x[:128], y[:128], epochs=1, verbose=0, callbacks=[tracker])
+    names = sorted(p.name for p in tmp_path.iterdir())
+    if index == 0:  # the chief keeps CodeCarbon's CSV
+        assert "emissions.csv" in names
+        assert not any(name.startswith(".workertemp") for name in names)
+    else:  # worker 1 wrote into its temp folder, deleted at the end of fit
+        assert names == []

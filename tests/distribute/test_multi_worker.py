@@ -1,7 +1,8 @@
 """MultiWorkerMirroredStrategy with 2 worker processes on loopback.
 
-One run of `workers/multi_worker.py` (tf_keras: train, prune, write files;
-Keras 3: refused); the tests compare what the two workers report.
+One run of `workers/multi_worker.py` (tf_keras: train, prune, track energy,
+stop on a budget, write files; Keras 3: refused); the tests compare what the
+two workers report.
 """
 
 from __future__ import annotations
@@ -61,6 +62,28 @@ def test_all_reduce_sums_workers(cluster):
     assert [run["mean"] for run in runs] == [sum(own) / 2] * 2
     assert [run["any_task1"] for run in runs] == [True, True]
     assert [run["any_none"] for run in runs] == [False, False]
+
+
+def test_total_energy_is_sum_of_workers(cluster):
+    chief, worker = _runs(cluster, "energy")
+    own = [chief["worker_energy_kwh"], worker["worker_energy_kwh"]]
+    assert all(value > 0 for value in own)
+    assert chief["energy_kwh"] == worker["energy_kwh"]
+    assert chief["energy_kwh"] == pytest.approx(sum(own), rel=1e-9)
+    assert chief["logged_energy_kwh"][-1] == chief["energy_kwh"]
+    assert chief["logged_worker_energy_kwh"][-1] == own[0]
+
+
+def test_energy_budget_stops_every_worker_together(cluster):
+    chief, worker = (run["budget"] for run in _runs(cluster, "energy"))
+    assert chief["stopped_epoch"] is not None
+    assert chief["stopped_epoch"] == worker["stopped_epoch"]
+    assert chief["epochs_run"] == worker["epochs_run"] == chief["stopped_epoch"] + 1 < 4
+    # The chief alone stayed far under budget: it stopped because the cluster's total didn't.
+    assert chief["worker_energy_kwh"] < chief["max_kwh"] <= chief["energy_kwh"]
+    assert chief["energy_kwh"] == pytest.approx(
+        chief["worker_energy_kwh"] + worker["worker_energy_kwh"], rel=1e-9
+    )
 
 
 def test_only_chief_writes(cluster):

@@ -2,8 +2,8 @@
 
 Usage: python multi_worker.py OUT_DIR FLAVOR[,FLAVOR]
 
-tf_keras: plain training and pruning under the strategy; chief-only writing
-of a model, an export and a report. Reports what each worker saw (digests,
+tf_keras: plain training, pruning, energy tracking and an energy budget under
+the strategy; chief-only writing of a model, an export and a report. Reports what each worker saw (digests,
 all-reduced figures, files left behind) for the tests to compare across
 workers. Keras 3: records tfgreen's refusal and the upstream `fit` failure
 (keras-team/keras#20585).
@@ -36,6 +36,10 @@ from tfgreen.export.convert import convert  # noqa: E402
 from tfgreen.models import small_mlp  # noqa: E402
 
 INFO = worker_info(STRATEGY)
+# Worker 1 claims a huge CPU power, worker 0 a tiny one: worker 0 alone would
+# never reach BUDGET_KWH in one epoch, the cluster's total does.
+CPU_WATTS = [0.01, 100000.0]
+BUDGET_KWH = 1e-3
 
 
 def reduce_helpers() -> dict:
@@ -47,6 +51,36 @@ def reduce_helpers() -> dict:
         "any_task1": any_worker(INFO["task_id"] == 1, STRATEGY),
         "any_none": any_worker(False, STRATEGY),
     }
+
+
+def energy() -> dict:
+    (x, y), _ = digits_flat()
+    with STRATEGY.scope():
+        model = small_mlp("tf_keras", hidden=(32,), seed=0)
+        model.compile("adam", "sparse_categorical_crossentropy")
+    tracker = tfgreen.callbacks.EnergyTracker(
+        tracking_mode="process", cpu_watts=CPU_WATTS[INFO["task_id"]]
+    )
+    history = model.fit(x, y, batch_size=BATCH, epochs=2, verbose=0, callbacks=[tracker])
+    result = {
+        "energy_kwh": tracker.energy_kwh,
+        "worker_energy_kwh": tracker.worker_energy_kwh,
+        "logged_energy_kwh": history.history["energy_kwh"],
+        "logged_worker_energy_kwh": history.history["worker_energy_kwh"],
+    }
+    tracker = tfgreen.callbacks.EnergyTracker(
+        tracking_mode="process", cpu_watts=CPU_WATTS[INFO["task_id"]]
+    )
+    budget = tfgreen.callbacks.EnergyBudget(max_kwh=BUDGET_KWH, tracker=tracker, verbose=0)
+    history = model.fit(x, y, batch_size=BATCH, epochs=4, verbose=0, callbacks=[tracker, budget])
+    result["budget"] = {
+        "max_kwh": BUDGET_KWH,
+        "epochs_run": len(history.history["loss"]),
+        "stopped_epoch": budget.stopped_epoch,
+        "energy_kwh": tracker.energy_kwh,
+        "worker_energy_kwh": tracker.worker_energy_kwh,
+    }
+    return result
 
 
 def write_files(out: Path, model, stripped) -> dict:
@@ -73,6 +107,7 @@ def run_tf_keras(out: Path) -> dict:
         "plain": plain,
         "prune": pruned,
         "reduce": reduce_helpers(),
+        "energy": energy(),
         "files": write_files(out / "tf_keras", model, stripped),
     }
 
