@@ -37,6 +37,11 @@ _LAZY = {
     "ConstantSparsity": "tfgreen.pruning",
     "PruningSchedule": "tfgreen.pruning",
     "compare": "tfgreen.comparison",
+    "export_tflite": "tfgreen.export.exporter",
+    "ExportReport": "tfgreen.export.exporter",
+    "Target": "tfgreen.export.targets",
+    "targets": "tfgreen.export.targets",
+    "inspect_tflite": "tfgreen.export.inspection",
 }
 _SUBMODULES = ("callbacks", "datasets", "models")
 
