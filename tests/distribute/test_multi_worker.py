@@ -93,7 +93,7 @@ def test_only_chief_writes(cluster):
     assert chief["export"] == str(folder / "pruned.tflite")
     assert ".workertemp_worker_1" in worker["model"] and ".workertemp_worker_1" in worker["export"]
     # After both wrote and a barrier: the chief's files only, the worker's copies deleted.
-    expected = ["model.keras", "pruned.tflite", "report.json"]
+    expected = ["model.keras", "pruned.tflite", "pruned.tflite.json", "report.json"]
     assert chief["listing"] == worker["listing"] == expected
     assert sorted(p.name for p in folder.iterdir()) == expected
     assert chief["report"] == worker["report"] == {"task_id": 0}

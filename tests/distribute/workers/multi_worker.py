@@ -23,7 +23,7 @@ STRATEGY = tf.distribute.MultiWorkerMirroredStrategy()
 from _tasks import BATCH, train_plain, train_pruned  # noqa: E402
 
 import tfgreen  # noqa: E402
-from tfgreen._io import atomic_write_bytes, atomic_write_text  # noqa: E402
+from tfgreen._io import atomic_write_text  # noqa: E402
 from tfgreen.distribute import (  # noqa: E402
     UnsupportedStrategyError,
     all_reduce,
@@ -32,7 +32,6 @@ from tfgreen.distribute import (  # noqa: E402
     chief_writes,
     worker_info,
 )
-from tfgreen.export.convert import convert  # noqa: E402
 from tfgreen.models import small_mlp  # noqa: E402
 
 INFO = worker_info(STRATEGY)
@@ -89,8 +88,8 @@ def write_files(out: Path, model, stripped) -> dict:
         model.save(target)
         written["model"] = str(target)
     with chief_writes(out / "pruned.tflite", STRATEGY) as target:
-        atomic_write_bytes(target, convert(stripped))
-        written["export"] = str(target)
+        report = tfgreen.export_tflite(stripped, target, target="cpu")
+        written["export"] = str(report.path)
     with chief_writes(out / "report.json", STRATEGY) as target:
         atomic_write_text(target, json.dumps({"task_id": INFO["task_id"]}))
     barrier(STRATEGY)  # every worker has finished writing
