@@ -171,3 +171,14 @@ def test_energy_csv_written_by_chief_only(monkeypatch, tmp_path, digits_flat, in
         assert not any(name.startswith(".workertemp") for name in names)
     else:  # worker 1 wrote into its temp folder, deleted at the end of fit
         assert names == []
+
+
+def test_check_strategy_warns_under_untested_strategy(flavor):
+    import tensorflow as tf
+
+    from tfgreen.models import small_mlp
+
+    strategy = tf.distribute.experimental.CentralStorageStrategy()
+    model = small_mlp(flavor, hidden=(4,))
+    with pytest.warns(UserWarning, match="not tested under CentralStorageStrategy"):
+        assert distribute.check_strategy(model, strategy) == "CentralStorageStrategy"
