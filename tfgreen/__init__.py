@@ -42,6 +42,7 @@ _LAZY = {
     "Target": "tfgreen.export.targets",
     "targets": "tfgreen.export.targets",
     "inspect_tflite": "tfgreen.export.inspection",
+    "quantize_aware": "tfgreen.quantization",
 }
 _SUBMODULES = ("callbacks", "datasets", "models")
 

@@ -194,3 +194,11 @@ def test_crafted_files_are_refused_without_crashing(mcu_file, tmp_path):
         TfliteFileError, match="could not run the .tflite file \\(in an isolated process\\)"
     ):
         tfgreen.inspect_tflite(channels)
+
+
+def test_bench_energy_reports_joules_and_method(mcu_file, capsys):
+    assert main(["bench", str(mcu_file), "--runs", "10", "--energy"]) == 0
+    line = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("energy:")][0]
+    joules = float(line.split()[1])
+    assert joules > 0
+    assert "estimate" in line or "measured" in line

@@ -26,7 +26,11 @@ def _positive(name: str, value) -> int:
 
 
 def bench_tflite(
-    path: str | Path, runs: int = 100, threads: int = 1, progress: bool = False
+    path: str | Path,
+    runs: int = 100,
+    threads: int = 1,
+    progress: bool = False,
+    energy: bool = False,
 ) -> dict:
     """Times single-sample invocations of a `.tflite` file with LiteRT.
 
@@ -39,9 +43,13 @@ def bench_tflite(
         runs: Timed invocations. Defaults to `100`.
         threads: Interpreter threads. Defaults to `1`.
         progress: Show a progress bar. Defaults to `False`.
+        energy: Also measure joules per inference (about 2 s, CodeCarbon;
+            an estimate where the machine has no energy counter). Defaults to `False`.
 
     Returns:
-        `{"path", "runs", "threads", "p50", "p90", "mean"}`, times in ms.
+        `{"path", "runs", "threads", "p50", "p90", "mean"}`, times in ms, and
+        with `energy=True` an `"energy"` dict from
+        `tfgreen.energy.inference.inference_energy` (joules per inference, method).
 
     Example:
     >>> bench_tflite("out/model.tflite", runs=50)["p50"]
@@ -70,7 +78,12 @@ def bench_tflite(
         for t in runner.inputs
     ]
     figures = runner.latency_ms(sample, runs=runs, progress=progress)
-    return {"path": str(path), "runs": runs, "threads": threads, **figures}
+    result = {"path": str(path), "runs": runs, "threads": threads, **figures}
+    if energy:
+        from tfgreen.energy.inference import inference_energy
+
+        result["energy"] = inference_energy(path, sample[0], num_threads=threads)
+    return result
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -78,13 +91,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", help="the .tflite file")
     parser.add_argument("--runs", type=int, default=100, help="timed invocations (default 100)")
     parser.add_argument("--threads", type=int, default=1, help="interpreter threads (default 1)")
+    parser.add_argument(
+        "--energy", action="store_true", help="also measure joules per inference (about 2 s)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     """Prints latency p50/p90/mean; returns 0."""
-    result = bench_tflite(args.file, runs=args.runs, threads=args.threads, progress=True)
+    result = bench_tflite(
+        args.file, runs=args.runs, threads=args.threads, progress=True, energy=args.energy
+    )
     print(
         f"{result['path']}: p50 {result['p50']:.4f} ms, p90 {result['p90']:.4f} ms, "
         f"mean {result['mean']:.4f} ms ({result['runs']} runs, {result['threads']} thread(s), batch 1)"
     )
+    if args.energy:
+        energy = result["energy"]
+        print(
+            f"energy: {energy['joules_per_inference']:.3g} J/inference over {energy['runs']} "
+            f"runs ({energy['method']}: {energy['method_detail']})"
+        )
     return 0

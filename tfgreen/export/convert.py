@@ -14,12 +14,13 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
-from tfgreen.errors import TfgreenValueError, message
+from tfgreen.errors import CalibrationError, TargetError, TfgreenValueError, message
 from tfgreen.flavor import flavor_of, keras_for
 
 __all__ = ["QUANTIZATIONS", "check_quantization", "convert"]
 
 QUANTIZATIONS = ("float32", "dynamic", "float16", "int8", "int16x8")
+_KERNEL_OPS = ("FULLY_CONNECTED", "CONV_2D", "DEPTHWISE_CONV_2D")
 _IO_DTYPES = {None: None, "float32": "float32", "int8": "int8", "uint8": "uint8", "int16": "int16"}
 
 
@@ -117,9 +118,13 @@ def convert(
             if quantization == "int8"
             else tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
         )
-        converter.target_spec.supported_ops = (
-            [ops, tf.lite.OpsSet.TFLITE_BUILTINS] if allow_float_ops else [ops]
-        )
+        # A quantize-aware model carries its int8 ranges in fake-quant ops; the
+        # converter refuses an int8 op set without representative data before
+        # it looks at the graph, so leave the op set alone and check the result.
+        if representative is not None or quantization != "int8":
+            converter.target_spec.supported_ops = (
+                [ops, tf.lite.OpsSet.TFLITE_BUILTINS] if allow_float_ops else [ops]
+            )
         converter._experimental_disable_per_channel_quantization_for_dense_layers = (
             not per_channel_dense
         )
@@ -130,7 +135,10 @@ def convert(
         converter.inference_output_type = tf.as_dtype(output_dtype)
     # Keras 3's export path prints "Saved artifact at ..." on stdout.
     with contextlib.redirect_stdout(io.StringIO()):
-        return converter.convert()
+        data = converter.convert()
+    if quantization == "int8" and representative is None:
+        _check_quantize_aware(data, allow_float_ops)
+    return data
 
 
 def _wrapped(model, batch_size: int | None):
@@ -155,3 +163,37 @@ def _wrapped(model, batch_size: int | None):
     ]
     outputs = model(inputs if several else inputs[0], training=False)
     return keras.Model(inputs, outputs, name=f"{model.name}_export")
+
+
+def _check_quantize_aware(data: bytes, allow_float_ops: bool) -> None:
+    """Checks an int8 conversion without calibration data really gave int8 kernels."""
+    from tfgreen.export.flatbuffer import read_tflite
+
+    info = read_tflite(data)
+    floats = [
+        op
+        for op in info.ops
+        if op.name not in ("QUANTIZE", "DEQUANTIZE")
+        and any(info.tensors[i].dtype == "float32" for i in op.inputs if i >= 0)
+    ]
+    float_ops = sorted({op.name for op in floats})
+    kernels = [op for op in info.ops if op.name in _KERNEL_OPS]
+    if kernels and all(op in floats for op in kernels):
+        raise CalibrationError(
+            message(
+                "int8 conversion without calibration data gave float kernels",
+                "representative data, or a model from `tfgreen.quantize_aware` trained with fit()",
+                "Pass representative=... (a callable yielding input samples), "
+                "or fine-tune `tfgreen.quantize_aware(model)` first",
+                float_ops=float_ops,
+            )
+        )
+    if float_ops and not allow_float_ops:
+        raise TargetError(
+            message(
+                f"The int8 model still has float ops: {float_ops}",
+                "int8 kernels only (allow_float_ops=False)",
+                "Quantize those layers too, or pass allow_float_ops=True",
+                float_ops=float_ops,
+            )
+        )
