@@ -50,6 +50,13 @@ def test_pruning_masks_identical_and_sparsity_reached(mirrored, flavor):
     )
 
 
+def test_qat_converts_to_int8(mirrored, flavor):
+    run = mirrored["result"][flavor]["qat"]
+    assert run["spread"] == 0.0
+    assert run["kernels"] == 2  # dense1 and output
+    assert run["kernel_dtypes"] == ["int8"]
+
+
 def test_single_worker_reduce_and_writes(mirrored, flavor):
     run = mirrored["result"][flavor]["plain"]
     assert run["total"] == 0.5

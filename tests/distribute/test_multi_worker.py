@@ -1,8 +1,8 @@
 """MultiWorkerMirroredStrategy with 2 worker processes on loopback.
 
-One run of `workers/multi_worker.py` (tf_keras: train, prune, track energy,
-stop on a budget, write files; Keras 3: refused); the tests compare what the
-two workers report.
+One run of `workers/multi_worker.py` (tf_keras: train, prune, quantize, track
+energy, stop on a budget, write files; Keras 3: refused); the tests compare
+what the two workers report.
 """
 
 from __future__ import annotations
@@ -54,6 +54,13 @@ def test_pruning_identical_masks_and_sparsity(cluster):
     assert all(v == pytest.approx(chief["target"], abs=1e-3) for v in chief["sparsity"].values())
 
 
+def test_qat_converts_to_int8(cluster):
+    chief, worker = _runs(cluster, "qat")
+    assert chief["weights"] == worker["weights"]
+    assert chief["kernels"] == worker["kernels"] == 2
+    assert chief["kernel_dtypes"] == worker["kernel_dtypes"] == ["int8"]
+
+
 def test_all_reduce_sums_workers(cluster):
     runs = _runs(cluster, "reduce")
     own = [run["own"] for run in runs]
@@ -93,7 +100,7 @@ def test_only_chief_writes(cluster):
     assert chief["export"] == str(folder / "pruned.tflite")
     assert ".workertemp_worker_1" in worker["model"] and ".workertemp_worker_1" in worker["export"]
     # After both wrote and a barrier: the chief's files only, the worker's copies deleted.
-    expected = ["model.keras", "pruned.tflite", "pruned.tflite.json", "report.json"]
+    expected = ["model.keras", "pruned.tflite", "pruned.tflite.json", "qat.tflite", "report.json"]
     assert chief["listing"] == worker["listing"] == expected
     assert sorted(p.name for p in folder.iterdir()) == expected
     assert chief["report"] == worker["report"] == {"task_id": 0}
@@ -102,7 +109,7 @@ def test_only_chief_writes(cluster):
 def test_keras3_refused(cluster):
     for worker in cluster["workers"]:
         run = worker["keras3"]
-        for error in (run["check_error"], run["prune_error"]):
+        for error in (run["check_error"], run["prune_error"], run["qat_error"]):
             assert error is not None
             assert "keras-team/keras#20585" in error
             assert "Received: flavor='keras3'" in error

@@ -14,7 +14,7 @@ import tfgreen
 from tfgreen.models import small_mlp
 from tfgreen.pruning.api import backend_for
 
-__all__ = ["train_plain", "train_pruned"]
+__all__ = ["train_plain", "train_pruned", "train_qat"]
 
 BATCH = 64
 SPARSITY = 0.75
@@ -63,3 +63,26 @@ def train_pruned(strategy, flavor: str) -> tuple[dict, object]:
         "spread": replica_spread(pruned),
         "stripped": weights_digest(stripped),
     }, stripped
+
+
+def train_qat(strategy, flavor: str) -> tuple[dict, object]:
+    """`tfgreen.quantize_aware`, 1 epoch, then int8 conversion. Returns (figures, tflite bytes)."""
+    from tfgreen.export.convert import convert
+    from tfgreen.export.flatbuffer import read_tflite
+
+    (x, y), _ = digits_flat()
+    qat = _compiled(
+        strategy, lambda: tfgreen.quantize_aware(small_mlp(flavor, hidden=(32,), seed=0))
+    )
+    qat.fit(x, y, batch_size=BATCH, epochs=1, verbose=0)
+    data = convert(qat, "int8")
+    info = read_tflite(data)
+    kernels = [op for op in info.ops if op.name == "FULLY_CONNECTED"]
+    return {
+        "weights": weights_digest(qat),
+        "spread": replica_spread(qat),
+        "kernels": len(kernels),
+        "kernel_dtypes": sorted(
+            {info.tensors[i].dtype for op in kernels for i in op.inputs[:2] if i >= 0}
+        ),
+    }, data

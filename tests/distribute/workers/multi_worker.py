@@ -2,8 +2,8 @@
 
 Usage: python multi_worker.py OUT_DIR FLAVOR[,FLAVOR]
 
-tf_keras: plain training, pruning, energy tracking and an energy budget under
-the strategy; chief-only writing of a model, an export and a report. Reports what each worker saw (digests,
+tf_keras: plain training, pruning, quantization-aware training, energy
+tracking and an energy budget under the strategy; chief-only writing of a model, an export and a report. Reports what each worker saw (digests,
 all-reduced figures, files left behind) for the tests to compare across
 workers. Keras 3: records tfgreen's refusal and the upstream `fit` failure
 (keras-team/keras#20585).
@@ -20,10 +20,10 @@ from _common import barrier, digits_flat, emit, listing
 
 STRATEGY = tf.distribute.MultiWorkerMirroredStrategy()
 
-from _tasks import BATCH, train_plain, train_pruned  # noqa: E402
+from _tasks import BATCH, train_plain, train_pruned, train_qat  # noqa: E402
 
 import tfgreen  # noqa: E402
-from tfgreen._io import atomic_write_text  # noqa: E402
+from tfgreen._io import atomic_write_bytes, atomic_write_text  # noqa: E402
 from tfgreen.distribute import (  # noqa: E402
     UnsupportedStrategyError,
     all_reduce,
@@ -82,7 +82,7 @@ def energy() -> dict:
     return result
 
 
-def write_files(out: Path, model, stripped) -> dict:
+def write_files(out: Path, model, stripped, tflite: bytes) -> dict:
     written = {}
     with chief_writes(out / "model.keras", STRATEGY) as target:
         model.save(target)
@@ -90,6 +90,8 @@ def write_files(out: Path, model, stripped) -> dict:
     with chief_writes(out / "pruned.tflite", STRATEGY) as target:
         report = tfgreen.export_tflite(stripped, target, target="cpu")
         written["export"] = str(report.path)
+    with chief_writes(out / "qat.tflite", STRATEGY) as target:
+        atomic_write_bytes(target, tflite)
     with chief_writes(out / "report.json", STRATEGY) as target:
         atomic_write_text(target, json.dumps({"task_id": INFO["task_id"]}))
     barrier(STRATEGY)  # every worker has finished writing
@@ -102,12 +104,14 @@ def run_tf_keras(out: Path) -> dict:
     plain, model = train_plain(STRATEGY, "tf_keras")
     plain["check"] = check_strategy(model)
     pruned, stripped = train_pruned(STRATEGY, "tf_keras")
+    qat, tflite = train_qat(STRATEGY, "tf_keras")
     return {
         "plain": plain,
         "prune": pruned,
+        "qat": qat,
         "reduce": reduce_helpers(),
         "energy": energy(),
-        "files": write_files(out / "tf_keras", model, stripped),
+        "files": write_files(out / "tf_keras", model, stripped, tflite),
     }
 
 
@@ -120,6 +124,7 @@ def refuse_keras3() -> dict:
     for name, call in [
         ("check_error", lambda: check_strategy(model)),
         ("prune_error", lambda: tfgreen.prune(model, sparsity=0.5)),
+        ("qat_error", lambda: tfgreen.quantize_aware(model)),
     ]:
         try:
             with STRATEGY.scope():
