@@ -43,6 +43,7 @@ _LAZY = {
     "targets": "tfgreen.export.targets",
     "inspect_tflite": "tfgreen.export.inspection",
     "quantize_aware": "tfgreen.quantization",
+    "Distiller": "tfgreen.distillation",
 }
 _SUBMODULES = ("callbacks", "datasets", "models")
 

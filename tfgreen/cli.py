@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from tfgreen import __version__
@@ -56,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Runs the command line; returns the exit code (0 ok, 2 bad input)."""
+    # TensorFlow's C++ info/warning lines drown the command's own output; a user
+    # who wants them sets TF_CPP_MIN_LOG_LEVEL=0. Only the command line does this.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:

@@ -181,7 +181,8 @@ def _check_quantize_aware(data: bytes, allow_float_ops: bool) -> None:
     if kernels and all(op in floats for op in kernels):
         raise CalibrationError(
             message(
-                "int8 conversion without calibration data gave float kernels",
+                "Quantization 'int8' needs calibration data for this model: converting "
+                "without it left the kernels in float",
                 "representative data, or a model from `tfgreen.quantize_aware` trained with fit()",
                 "Pass representative=... (a callable yielding input samples), "
                 "or fine-tune `tfgreen.quantize_aware(model)` first",
