@@ -57,6 +57,13 @@ def test_qat_converts_to_int8(mirrored, flavor):
     assert run["kernel_dtypes"] == ["int8"]
 
 
+def test_distilled_student_trains(mirrored, flavor):
+    run = mirrored["result"][flavor]["distill"]
+    assert run["spread"] == 0.0
+    assert run["student"] != run["initial"]
+    assert run["loss"][-1] < run["loss"][0]
+
+
 def test_single_worker_reduce_and_writes(mirrored, flavor):
     run = mirrored["result"][flavor]["plain"]
     assert run["total"] == 0.5

@@ -1,8 +1,8 @@
 """MultiWorkerMirroredStrategy with 2 worker processes on loopback.
 
-One run of `workers/multi_worker.py` (tf_keras: train, prune, quantize, track
-energy, stop on a budget, write files; Keras 3: refused); the tests compare
-what the two workers report.
+One run of `workers/multi_worker.py` (tf_keras: train, prune, quantize,
+distil, track energy, stop on a budget, write files; Keras 3: refused); the
+tests compare what the two workers report.
 """
 
 from __future__ import annotations
@@ -61,6 +61,12 @@ def test_qat_converts_to_int8(cluster):
     assert chief["kernel_dtypes"] == worker["kernel_dtypes"] == ["int8"]
 
 
+def test_distilled_student_trains(cluster):
+    chief, worker = _runs(cluster, "distill")
+    assert chief["student"] == worker["student"] != chief["initial"]
+    assert chief["loss"][-1] < chief["loss"][0]
+
+
 def test_all_reduce_sums_workers(cluster):
     runs = _runs(cluster, "reduce")
     own = [run["own"] for run in runs]
@@ -109,7 +115,8 @@ def test_only_chief_writes(cluster):
 def test_keras3_refused(cluster):
     for worker in cluster["workers"]:
         run = worker["keras3"]
-        for error in (run["check_error"], run["prune_error"], run["qat_error"]):
+        errors = ("check_error", "prune_error", "qat_error", "distill_error")
+        for error in (run[name] for name in errors):
             assert error is not None
             assert "keras-team/keras#20585" in error
             assert "Received: flavor='keras3'" in error

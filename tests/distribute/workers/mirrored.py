@@ -19,7 +19,7 @@ from _common import emit, listing, replica_copies
 
 STRATEGY = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
 
-from _tasks import train_plain, train_pruned, train_qat  # noqa: E402
+from _tasks import train_distilled, train_plain, train_pruned, train_qat  # noqa: E402
 
 from tfgreen.distribute import (  # noqa: E402
     all_reduce,
@@ -46,6 +46,7 @@ def run(flavor: str, out: Path) -> dict:
         "plain": plain,
         "prune": train_pruned(STRATEGY, flavor)[0],
         "qat": train_qat(STRATEGY, flavor)[0],
+        "distill": train_distilled(STRATEGY, flavor)[0],
     }
 
 

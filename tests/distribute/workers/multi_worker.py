@@ -2,8 +2,9 @@
 
 Usage: python multi_worker.py OUT_DIR FLAVOR[,FLAVOR]
 
-tf_keras: plain training, pruning, quantization-aware training, energy
-tracking and an energy budget under the strategy; chief-only writing of a model, an export and a report. Reports what each worker saw (digests,
+tf_keras: plain training, pruning, quantization-aware training, distillation,
+energy tracking and an energy budget under the strategy; chief-only writing of
+a model, an export and a report. Reports what each worker saw (digests,
 all-reduced figures, files left behind) for the tests to compare across
 workers. Keras 3: records tfgreen's refusal and the upstream `fit` failure
 (keras-team/keras#20585).
@@ -20,7 +21,7 @@ from _common import barrier, digits_flat, emit, listing
 
 STRATEGY = tf.distribute.MultiWorkerMirroredStrategy()
 
-from _tasks import BATCH, train_plain, train_pruned, train_qat  # noqa: E402
+from _tasks import BATCH, train_distilled, train_plain, train_pruned, train_qat  # noqa: E402
 
 import tfgreen  # noqa: E402
 from tfgreen._io import atomic_write_bytes, atomic_write_text  # noqa: E402
@@ -109,6 +110,7 @@ def run_tf_keras(out: Path) -> dict:
         "plain": plain,
         "prune": pruned,
         "qat": qat,
+        "distill": train_distilled(STRATEGY, "tf_keras")[0],
         "reduce": reduce_helpers(),
         "energy": energy(),
         "files": write_files(out / "tf_keras", model, stripped, tflite),
@@ -125,6 +127,7 @@ def refuse_keras3() -> dict:
         ("check_error", lambda: check_strategy(model)),
         ("prune_error", lambda: tfgreen.prune(model, sparsity=0.5)),
         ("qat_error", lambda: tfgreen.quantize_aware(model)),
+        ("distill_error", lambda: tfgreen.Distiller(model, small_mlp("keras3", hidden=(8,)))),
     ]:
         try:
             with STRATEGY.scope():
