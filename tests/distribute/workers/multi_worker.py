@@ -36,10 +36,11 @@ from tfgreen.distribute import (  # noqa: E402
 from tfgreen.models import small_mlp  # noqa: E402
 
 INFO = worker_info(STRATEGY)
-# Worker 1 claims a huge CPU power, worker 0 a tiny one: worker 0 alone would
-# never reach BUDGET_KWH in one epoch, the cluster's total does.
-CPU_WATTS = [0.01, 100000.0]
-BUDGET_KWH = 1e-3
+# Worker 1 claims a huge CPU power, worker 0 a tiny one: an epoch costs worker 0
+# about 1e-6 kWh (far under BUDGET_KWH), worker 1 about 1e-2 kWh (far over), so
+# only the cluster's total can make worker 0 stop.
+CPU_WATTS = [0.01, 1000000.0]
+BUDGET_KWH = 1e-4
 
 
 def reduce_helpers() -> dict:
