@@ -40,6 +40,15 @@ def test_replicas_identical_after_training(mirrored, flavor):
     assert run["loss"][-1] < run["loss"][0]
 
 
+def test_energy_tracked_and_budget_stops(mirrored, flavor):
+    run = mirrored["result"][flavor]["energy"]
+    # One process: its own figure is the total, no per-worker figures are logged.
+    assert run["energy_kwh"] > 0
+    assert run["worker_energy_kwh"] == run["energy_kwh"]
+    assert run["logged"] == ["energy_kwh", "epoch_energy_kwh"]
+    assert (run["stopped_epoch"], run["epochs_run"]) == (0, 1)
+
+
 def test_pruning_masks_identical_and_sparsity_reached(mirrored, flavor):
     run = mirrored["result"][flavor]["prune"]
     assert run["mask_spread"] == 0.0
