@@ -107,7 +107,9 @@ def summary_of(notebook) -> dict:
     for cell in notebook.cells:
         if SUMMARY_TAG in cell.get("metadata", {}).get("tags", []):
             text = "".join(
-                out.get("text", "") for out in cell.get("outputs", []) if out.get("name") == "stdout"
+                out.get("text", "")
+                for out in cell.get("outputs", [])
+                if out.get("name") == "stdout"
             )
             return json.loads(text.strip().splitlines()[-1])
     raise LookupError(f"no cell tagged {SUMMARY_TAG!r}")

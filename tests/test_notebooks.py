@@ -93,13 +93,75 @@ def test_notebook_structure(path):
 
 
 def _check_01(s):
+    # Green early stopping cut epochs on the plateau, for a loss within 0.05 of the full run.
     assert s["full_epochs"] > s["green_epochs"] > 0
     assert 0.0 < s["energy_saved_kwh"] < s["full_energy_kwh"]
+    assert s["green_energy_kwh"] > 0.0
     assert s["green_loss"] - s["full_loss"] < 0.05
     assert s["tflite_max_abs_diff"] < 1e-5
 
 
-CHECKS = {"01_seed_example": _check_01}
+def _check_02(s):
+    assert s["min_layer_sparsity"] == pytest.approx(0.8, abs=0.01)
+    assert s["tf_keras_min_layer_sparsity"] == pytest.approx(0.8, abs=0.01)
+    assert s["pruned_accuracy"] > s["dense_accuracy"] - 0.05
+    assert s["gzip_ratio"] > 3.0
+    assert s["max_nonzero_per_2of4_block"] <= 2
+
+
+def _check_03(s):
+    assert s["kinds"] == ["float32", "dynamic", "float16", "int8", "int16x8", "QAT int8"]
+    assert s["int8_accuracy"] > s["float_accuracy"] - 0.05
+    assert s["qat_int8_accuracy"] > s["float_accuracy"] - 0.05
+    assert s["tf_keras_qat_int8_accuracy"] > 0.8
+    assert s["int8_size_ratio"] < 0.4
+    assert s["float16_size_ratio"] < 0.6
+
+
+def _check_04(s):
+    # The teacher's outputs on unlabelled images teach the student more than 100 labels alone.
+    assert s["student_distilled_unlabelled_accuracy"] > s["student_alone_accuracy"] + 0.03
+    assert s["tf_keras_student_distilled_accuracy"] > 0.5
+    assert s["teacher_accuracy"] > 0.9
+    assert s["size_ratio"] > 10
+
+
+def _check_05(s):
+    builtin = {"cpu", "edge-cpu", "edge-gpu", "edge-tpu", "mcu", "vehicle-ecu"}
+    assert builtin <= set(s["targets"])
+    assert s["min_top1_agreement"] > 0.9
+    assert s["vehicle_ecu_input_dtype"] == "int8"
+    assert s["strict_error_names_op"]
+    assert s["kit_ok"] and s["tampered_refused"]
+
+
+def _check_06(s):
+    assert s["energy_method"] == "estimate"
+    assert s["pareto_size"]
+    assert s["size_ratio_pruned_int8"] < 0.3
+    assert s["pruned_training_kwh"] > 0.0
+    assert "accuracy_vs_size.png" in s["plots"]
+
+
+def _check_07(s):
+    assert s["replicas"] == 2
+    assert s["replica_difference"] == 0.0
+    assert s["pruned_replica_difference"] == 0.0
+    assert s["tf_keras_replica_difference"] == 0.0
+    assert s["min_sparsity"] == pytest.approx(0.8, abs=0.01)
+    assert s["tf_keras_min_sparsity"] == pytest.approx(0.8, abs=0.01)
+    assert s["loss_gap_single_vs_mirrored"] < 0.05
+
+
+CHECKS = {
+    "01_seed_example": _check_01,
+    "02_pruning": _check_02,
+    "03_quantization": _check_03,
+    "04_distillation": _check_04,
+    "05_edge_and_vehicle_export": _check_05,
+    "06_green_report": _check_06,
+    "07_distributed": _check_07,
+}
 
 
 @pytest.mark.slow
