@@ -86,6 +86,7 @@ def execute_notebook(
         )
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         env["IPYTHONDIR"] = str(Path(scratch) / "ipython")
+        env["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"  # figures into outputs
         if quick:
             env["TFGREEN_QUICK"] = "1"
         else:
