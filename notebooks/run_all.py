@@ -112,6 +112,10 @@ def summary_of(notebook) -> dict:
                 for out in cell.get("outputs", [])
                 if out.get("name") == "stdout"
             )
+            if not text.strip():
+                raise LookupError(
+                    f"the cell tagged {SUMMARY_TAG!r} has no output: run the notebook"
+                )
             return json.loads(text.strip().splitlines()[-1])
     raise LookupError(f"no cell tagged {SUMMARY_TAG!r}")
 
