@@ -30,6 +30,12 @@ __version__ = "0.1.0"
 # Public name -> module that defines it; imported on first use.
 _LAZY = {
     "load_model": "tfgreen.loading",
+    "prune": "tfgreen.pruning",
+    "strip": "tfgreen.pruning",
+    "sparsity": "tfgreen.pruning",
+    "PolynomialDecay": "tfgreen.pruning",
+    "ConstantSparsity": "tfgreen.pruning",
+    "PruningSchedule": "tfgreen.pruning",
 }
 _SUBMODULES = ("callbacks", "datasets", "models")
 

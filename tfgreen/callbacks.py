@@ -9,7 +9,9 @@ from __future__ import annotations
 import importlib
 
 # Public name -> module that defines it; imported on first use.
-_LAZY: dict[str, str] = {}
+_LAZY: dict[str, str] = {
+    "Pruning": "tfgreen.pruning.callback",
+}
 
 __all__ = [*_LAZY]
 

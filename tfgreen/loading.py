@@ -122,9 +122,13 @@ def load_model(path: str | Path, trusted: bool = False, compile: bool = True):
                 path=str(path),
             )
         )
-    keras = keras_for(_keras_file_flavor(path))
+    from tfgreen.pruning.saving import load_scope
+
+    flavor = _keras_file_flavor(path)
+    keras = keras_for(flavor)
     try:
-        return keras.models.load_model(str(path), compile=compile, safe_mode=not trusted)
+        with load_scope(flavor, path):
+            return keras.models.load_model(str(path), compile=compile, safe_mode=not trusted)
     except ValueError as error:
         if "safe_mode" in str(error) or "unsafe" in str(error).lower():
             raise _untrusted("a model with a Lambda layer", path) from error
