@@ -77,6 +77,7 @@ def execute_notebook(
 
     path = Path(path)
     notebook = nbformat.read(path, as_version=4)
+    kernelspec = dict(notebook.metadata.get("kernelspec", {}))
     with tempfile.TemporaryDirectory(prefix="tfgreen-nb-") as scratch:
         cwd = Path(workdir) if workdir is not None else Path(scratch) / "run"
         cwd.mkdir(parents=True, exist_ok=True)
@@ -99,6 +100,10 @@ def execute_notebook(
         )
         client.execute(env=env, cwd=str(cwd))
     if save:
+        # Keep the saved file free of run-specific noise: readers' kernel name, no timings.
+        notebook.metadata["kernelspec"] = kernelspec
+        for cell in notebook.cells:
+            cell.metadata.pop("execution", None)
         nbformat.write(notebook, path)
     return notebook
 
