@@ -133,7 +133,7 @@ def _check_05(s):
     assert builtin <= set(s["targets"])
     assert s["min_top1_agreement"] > 0.9
     assert s["vehicle_ecu_input_dtype"] == "int8"
-    assert s["strict_error_names_op"] and s["softmax_refused_on_vehicle_ecu"]
+    assert s["strict_error_names_op"] and s["size_budget_refused"]
     assert s["kit_ok"] and s["tampered_refused"]
 
 
