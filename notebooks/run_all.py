@@ -7,6 +7,8 @@ mode (`TFGREEN_QUICK=1`). The kernel is this interpreter (`sys.executable`),
 whatever kernels Jupyter has installed, and each notebook runs in a fresh
 temporary folder so nothing it writes lands in the repository.
 
+Saved notebooks keep every output except TensorFlow's C++ start-up logs and
+the converter's chatter on stderr (see `clean_outputs`).
 `tests/test_notebooks.py` uses `execute_notebook` from here.
 """
 
@@ -15,17 +17,36 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-__all__ = ["NOTEBOOKS_DIR", "notebook_paths", "execute_notebook", "summary_of", "main"]
+__all__ = [
+    "NOTEBOOKS_DIR",
+    "notebook_paths",
+    "execute_notebook",
+    "clean_outputs",
+    "summary_of",
+    "main",
+]
 
 NOTEBOOKS_DIR = Path(__file__).resolve().parent
 REPO_ROOT = NOTEBOOKS_DIR.parent
 SUMMARY_TAG = "summary"
 _KERNEL_NAME = "tfgreen-python"
+
+
+# stderr lines that are start-up and converter chatter, not part of the lesson.
+_NOISE = (
+    re.compile(r"^WARNING: All log messages before absl::InitializeLog"),
+    re.compile(r"^[IWE]\d{4} [\d:.]+ +\d+ \S+:\d+\]"),  # TensorFlow C++ logs
+    re.compile(r"^INFO: Created TensorFlow Lite XNNPACK delegate"),
+    re.compile(r"^fully_quantize: \d"),
+    re.compile(r"UserWarning: Statistics for quantized inputs were expected"),
+    re.compile(r"^\s+warnings\.warn\($"),
+)
 
 
 def notebook_paths() -> list[Path]:
@@ -104,8 +125,25 @@ def execute_notebook(
         notebook.metadata["kernelspec"] = kernelspec
         for cell in notebook.cells:
             cell.metadata.pop("execution", None)
+        clean_outputs(notebook)
         nbformat.write(notebook, path)
     return notebook
+
+
+def clean_outputs(notebook) -> None:
+    """Drops TensorFlow's start-up logs and converter chatter from the cells' stderr, in place."""
+    for cell in notebook.cells:
+        kept = []
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "stream" and output.get("name") == "stderr":
+                lines = output["text"].splitlines(keepends=True)
+                lines = [ln for ln in lines if ln.strip() and not any(p.search(ln) for p in _NOISE)]
+                if not lines:
+                    continue
+                output["text"] = "".join(lines)
+            kept.append(output)
+        if cell.cell_type == "code":
+            cell.outputs = kept
 
 
 def summary_of(notebook) -> dict:
