@@ -33,16 +33,38 @@ def test_no_command_exits_2():
     assert main([]) == 2
 
 
-def test_demo_quick_writes_files_and_table(tmp_path):
-    done = run_cli("demo", "--quick", "--out", str(tmp_path / "demo"))
+def test_demo_quick_runs_the_whole_pipeline(tmp_path):
+    import json
+
+    import matplotlib.image
+
+    out = tmp_path / "demo"
+    done = run_cli("demo", "--quick", "--out", str(out))
     assert done.returncode == 0, done.stderr[-3000:]
-    for name in ("digits_float32.tflite", "digits_int8.tflite", "report.md"):
-        assert (tmp_path / "demo" / name).stat().st_size > 0
-    assert "| tflite int8" in done.stdout
-    report = (tmp_path / "demo" / "report.md").read_text()
-    rows = [line for line in report.splitlines() if line.startswith("| tflite")]
-    accuracies = [float(row.split("|")[2]) for row in rows]
-    assert len(accuracies) == 2 and min(accuracies) > 0.8
+    rows = {row["model"]: row for row in json.loads((out / "comparison.json").read_text())["rows"]}
+    assert set(rows) == {
+        "baseline (keras)",
+        "baseline cpu float32",
+        "pruned+QAT edge-cpu",
+        "pruned+QAT mcu",
+        "pruned+QAT vehicle-ecu",
+        "student edge-cpu",
+    }
+    for name, row in rows.items():
+        for key in ("accuracy", "size_kb", "latency_ms", "joules_per_inference"):
+            assert row[key] is not None and row[key] > 0, (name, key)
+    assert rows["baseline (keras)"]["accuracy"] > 0.85
+    assert rows["pruned+QAT edge-cpu"]["sparsity"] >= 0.79
+    assert rows["pruned+QAT edge-cpu"]["size_kb"] < 0.35 * rows["baseline cpu float32"]["size_kb"]
+    assert rows["student edge-cpu"]["params"] < rows["baseline (keras)"]["params"] / 3
+    for name in ("pruned_QAT_mcu.cc", "pruned_QAT_vehicle-ecu.tflite.json"):
+        assert (out / name).stat().st_size > 0
+    report = (out / "report.md").read_text()
+    table = [line for line in report.splitlines() if line.startswith("| ")][2:]
+    assert len(table) == 6
+    for png in sorted(out.glob("*.png")):
+        assert matplotlib.image.imread(png).shape[0] > 100
+    assert len(list(out.glob("*.png"))) >= 3
 
 
 def test_demo_out_is_a_file_exits_2(tmp_path):

@@ -36,6 +36,14 @@ _LAZY = {
     "PolynomialDecay": "tfgreen.pruning",
     "ConstantSparsity": "tfgreen.pruning",
     "PruningSchedule": "tfgreen.pruning",
+    "compare": "tfgreen.comparison",
+    "export_tflite": "tfgreen.export.exporter",
+    "ExportReport": "tfgreen.export.exporter",
+    "Target": "tfgreen.export.targets",
+    "targets": "tfgreen.export.targets",
+    "inspect_tflite": "tfgreen.export.inspection",
+    "quantize_aware": "tfgreen.quantization",
+    "Distiller": "tfgreen.distillation",
 }
 _SUBMODULES = ("callbacks", "datasets", "models")
 

@@ -11,6 +11,9 @@ import importlib
 # Public name -> module that defines it; imported on first use.
 _LAZY: dict[str, str] = {
     "Pruning": "tfgreen.pruning.callback",
+    "EnergyTracker": "tfgreen.energy.tracker",
+    "EnergyBudget": "tfgreen.energy.budget",
+    "GreenEarlyStopping": "tfgreen.energy.early_stopping",
 }
 
 __all__ = [*_LAZY]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from tfgreen import __version__
@@ -20,6 +21,20 @@ __all__ = ["main", "build_parser"]
 # Subcommand -> (module with add_arguments/run, one-line help).
 _COMMANDS = {
     "demo": ("tfgreen.demo", "train, shrink and export a digits model; write a report"),
+    "compare": (
+        "tfgreen.comparison",
+        "compare .tflite/.keras models: accuracy, size, latency, energy",
+    ),
+    "export": (
+        "tfgreen.export.cli_export",
+        "convert a model file to a checked .tflite for a target",
+    ),
+    "inspect": (
+        "tfgreen.export.inspection",
+        "show a .tflite file's ops, tensors, dtypes, sparsity",
+    ),
+    "bench": ("tfgreen.export.bench", "time a .tflite file with LiteRT (p50/p90)"),
+    "targets": ("tfgreen.export.targets", "list the built-in device targets"),
 }
 
 
@@ -42,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Runs the command line; returns the exit code (0 ok, 2 bad input)."""
+    # TensorFlow's C++ info/warning lines drown the command's own output; a user
+    # who wants them sets TF_CPP_MIN_LOG_LEVEL=0. Only the command line does this.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:

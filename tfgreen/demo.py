@@ -1,8 +1,12 @@
-"""`tfgreen demo`: the main job on bundled real data.
+"""`tfgreen demo`: the main job, end to end on bundled real data.
 
-Trains a small CNN on scikit-learn's 8x8 digits, exports it as float32 and
-int8 `.tflite` files, runs both with the LiteRT interpreter and writes a
-table of accuracy, size and latency to `report.md`.
+On scikit-learn's 8x8 digits it trains a baseline CNN, prunes it to 80%
+sparsity, fine-tunes it quantization-aware (keeping the zeros), distils a
+small student from the baseline, exports the results for the `edge-cpu`,
+`mcu` and `vehicle-ecu` targets (checked files plus manifests), measures every
+model side by side with `tfgreen.compare`, and writes `report.md` with the
+table, PNG plots, the `.tflite` files and their manifests. Training energy is
+tracked with CodeCarbon (an estimate where the machine has no energy counter).
 """
 
 from __future__ import annotations
@@ -11,41 +15,54 @@ import argparse
 import time
 from pathlib import Path
 
-import numpy as np
-
-from tfgreen._io import atomic_write_bytes, atomic_write_text
 from tfgreen.errors import TfgreenValueError, message
-from tfgreen.report import markdown_table
 
 __all__ = ["run_demo", "add_arguments", "run"]
 
+_EPOCHS = {
+    "full": {"baseline": 20, "prune": 8, "qat": 3, "distill": 20},
+    "quick": {"baseline": 4, "prune": 3, "qat": 1, "distill": 4},
+}
 
-def _step(text: str) -> None:
-    print(f"[tfgreen demo] {text}", flush=True)
+
+def _step(text: str, started: float) -> None:
+    print(f"[tfgreen demo {time.perf_counter() - started:5.0f}s] {text}", flush=True)
 
 
-def run_demo(out: str | Path = "tfgreen-demo", quick: bool = False, seed: int = 0) -> list[dict]:
+def _fit(model, x, y, epochs: int, callbacks: list, label: str, started: float):
+    import tfgreen
+
+    tracker = tfgreen.callbacks.EnergyTracker(country_iso_code="DEU", tracking_mode="process")
+    _step(f"{label}: {epochs} epoch(s)", started)
+    model.fit(
+        x,
+        y,
+        epochs=epochs,
+        batch_size=32,
+        verbose=2,
+        callbacks=[*callbacks, tracker],
+        validation_split=0.0,
+    )
+    return tracker
+
+
+def run_demo(out: str | Path = "tfgreen-demo", quick: bool = False, seed: int = 0):
     """Runs the demo pipeline and writes its files under `out`.
 
     Args:
         out: Output folder; created if missing. Defaults to `"tfgreen-demo"`.
-        quick: Fewer epochs, for tests and a first look. Defaults to `False`.
-        seed: Seed of data split and weights. Defaults to `0`.
+        quick: Fewer epochs and shorter measurements, for tests and a first
+            look (under a minute on 2 cores). Defaults to `False`.
+        seed: Seed of the data split and the initial weights. Defaults to `0`.
 
     Returns:
-        One row per model: name, accuracy, size_kb, latency_ms_p50.
+        The `tfgreen.report.Comparison` of every model, also saved in `out`.
 
     Example:
-    >>> rows = run_demo("demo-out", quick=True)
-    >>> [r["model"] for r in rows]
-    ['keras float32', 'tflite float32', 'tflite int8']
+    >>> result = run_demo("demo-out", quick=True)
+    >>> [row["model"] for row in result.rows][:2]
+    ['baseline (keras)', 'baseline cpu float32']
     """
-
-    from tfgreen.datasets import load_digits
-    from tfgreen.export.convert import convert
-    from tfgreen.export.runtime import TfliteRunner
-    from tfgreen.models import small_cnn
-
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise TfgreenValueError(
@@ -56,62 +73,102 @@ def run_demo(out: str | Path = "tfgreen-demo", quick: bool = False, seed: int = 
                 out=str(out),
             )
         )
+    started = time.perf_counter()
+    import tfgreen
+    from tfgreen.datasets import load_digits
+    from tfgreen.models import small_cnn
+
+    epochs = _EPOCHS["quick" if quick else "full"]
     out.mkdir(parents=True, exist_ok=True)
-    epochs = 3 if quick else 15
-
-    _step("loading bundled digits (scikit-learn, 8x8, 10 classes)")
+    _step("loading bundled digits (scikit-learn 8x8, 10 classes, no download)", started)
     (x_train, y_train), (x_test, y_test) = load_digits(seed=seed)
+    loss = "sparse_categorical_crossentropy"
 
-    _step(f"training a small CNN for {epochs} epochs")
-    model = small_cnn("keras3", seed=seed)
-    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
-    model.fit(x_train, y_train, epochs=epochs, batch_size=32, verbose=2)
-    _, keras_acc = model.evaluate(x_test, y_test, verbose=0)
-    start = time.perf_counter()
-    model.predict(x_test[:1], verbose=0)
-    keras_ms = (time.perf_counter() - start) * 1000.0
-    keras_kb = sum(int(np.prod(w.shape)) * 4 for w in model.weights) / 1024
+    baseline = small_cnn("keras3", seed=seed)
+    baseline.compile("adam", loss, metrics=["accuracy"])
+    base_tracker = _fit(baseline, x_train, y_train, epochs["baseline"], [], "baseline CNN", started)
 
-    rows = [
-        {
-            "model": "keras float32",
-            "accuracy": float(keras_acc),
-            "size_kb": keras_kb,
-            "latency_ms_p50": keras_ms,
-        }
-    ]
-    rng = np.random.default_rng(seed)
-    calibration = x_train[rng.choice(len(x_train), 200, replace=False)]
-    for quantization in ("float32", "int8"):
-        _step(f"exporting {quantization} .tflite")
-        data = convert(
-            model,
-            quantization,
-            representative=lambda: ([calibration[i : i + 1]] for i in range(len(calibration))),
-        )
-        path = atomic_write_bytes(out / f"digits_{quantization}.tflite", data)
-        runner = TfliteRunner(path)
-        accuracy = float(np.mean(np.argmax(runner.predict(x_test), axis=1) == y_test))
-        rows.append(
-            {
-                "model": f"tflite {quantization}",
-                "accuracy": accuracy,
-                "size_kb": len(data) / 1024,
-                "latency_ms_p50": runner.latency_ms(x_test, runs=100)["p50"],
-            }
-        )
-
-    table = markdown_table(rows)
-    atomic_write_text(
-        out / "report.md",
-        "# tfgreen demo\n\nSmall CNN on scikit-learn digits "
-        f"({len(x_train)} train / {len(x_test)} test), {epochs} epochs. "
-        "Latency is one sample, 1 thread, measured on this machine "
-        "(the Keras figure is one `predict` call, overhead included).\n\n" + table + "\n",
+    pruned = tfgreen.prune(baseline, sparsity=0.8)
+    pruned.compile("adam", loss, metrics=["accuracy"])
+    prune_tracker = _fit(
+        pruned,
+        x_train,
+        y_train,
+        epochs["prune"],
+        [tfgreen.callbacks.Pruning()],
+        "pruning to 80% sparsity",
+        started,
     )
-    print(table)
-    _step(f"wrote {out / 'report.md'}")
-    return rows
+    slim = tfgreen.strip(pruned)
+
+    qat = tfgreen.quantize_aware(slim)
+    qat.compile("adam", loss, metrics=["accuracy"])
+    qat_tracker = _fit(
+        qat,
+        x_train,
+        y_train,
+        epochs["qat"],
+        [],
+        "quantization-aware fine-tune (zeros kept)",
+        started,
+    )
+
+    student = small_cnn("keras3", filters=4, seed=seed + 1)
+    distiller = tfgreen.Distiller(
+        teacher=baseline, student=student, temperature=4.0, student_loss_weight=0.5
+    )
+    distiller.compile(optimizer="adam", loss=loss, metrics=["accuracy"])
+    distill_tracker = _fit(
+        distiller,
+        x_train,
+        y_train,
+        epochs["distill"],
+        [],
+        "distilling a 4-filter student from the baseline",
+        started,
+    )
+
+    calibration = x_train[:200]
+    exports = [
+        ("baseline cpu float32", baseline, "cpu", None),
+        ("pruned+QAT edge-cpu", qat, "edge-cpu", None),
+        ("pruned+QAT mcu", qat, "mcu", None),
+        ("pruned+QAT vehicle-ecu", qat, "vehicle-ecu", None),
+        ("student edge-cpu", distiller.student, "edge-cpu", calibration),
+    ]
+    paths = {}
+    for name, model, target, calib in exports:
+        _step(f"exporting {name}", started)
+        file = out / f"{name.replace(' ', '_').replace('+', '_')}.tflite"
+        report = tfgreen.export_tflite(
+            model, file, target=target, calibration_data=calib, validation_data=(x_test, y_test)
+        )
+        paths[name] = report.path
+
+    compression = prune_tracker.energy_kwh + qat_tracker.energy_kwh
+    candidates = {"baseline (keras)": {"model": baseline, "tracker": base_tracker}}
+    for name, path in paths.items():
+        if name.startswith("pruned+QAT"):
+            candidates[name] = {
+                "model": path,
+                "training_kwh": compression,
+                "training_co2_kg": prune_tracker.co2_kg + qat_tracker.co2_kg,
+            }
+        elif name.startswith("student"):
+            candidates[name] = {"model": path, "tracker": distill_tracker}
+        else:
+            candidates[name] = path
+    _step("measuring every model side by side (accuracy, size, latency, energy)", started)
+    result = tfgreen.compare(
+        candidates,
+        (x_test, y_test),
+        runs=50 if quick else 200,
+        energy_seconds=0.3 if quick else 1.0,
+    )
+    result.save(out, title="tfgreen demo: digits CNN, pruned, quantized, distilled, exported")
+    print(result.to_text())
+    _step(f"wrote {out / 'report.md'}", started)
+    return result
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -119,7 +176,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--out", default="tfgreen-demo", help="output folder (default: tfgreen-demo)"
     )
-    parser.add_argument("--quick", action="store_true", help="fewer epochs, for a first look")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="fewer epochs and shorter measurements (under a minute)",
+    )
     parser.add_argument(
         "--seed", type=int, default=0, help="seed of split and weights (default: 0)"
     )

@@ -8,6 +8,7 @@ Formats that can run arbitrary code when loaded (a `Lambda` layer, legacy
 
 from __future__ import annotations
 
+import contextlib
 import json
 import zipfile
 from pathlib import Path
@@ -58,6 +59,17 @@ def _h5_flavor(path: Path) -> str:
         version = handle.attrs.get("keras_version", b"3")
     version = version.decode() if isinstance(version, bytes) else str(version)
     return TF_KERAS if version.startswith("2.") else KERAS3
+
+
+def _layer_scope(flavor: str, path: Path):
+    """Makes tfgreen's Keras 3 QAT layers, or tfmot's tf_keras ones, known to the loader."""
+    if flavor == KERAS3:
+        import tfgreen.quantization.keras3_layers  # noqa: F401  (registers the QAT layers)
+
+        return contextlib.nullcontext()
+    from tfgreen.quantization import tfmot_qat
+
+    return tfmot_qat.load_scope(path)
 
 
 def load_model(path: str | Path, trusted: bool = False, compile: bool = True):
@@ -112,7 +124,9 @@ def load_model(path: str | Path, trusted: bool = False, compile: bool = True):
     if suffix in (".h5", ".hdf5"):
         if not trusted:
             raise _untrusted("a legacy HDF5 (.h5) model", path)
-        return keras_for(_h5_flavor(path)).models.load_model(str(path), compile=compile)
+        flavor = _h5_flavor(path)
+        with _layer_scope(flavor, path):
+            return keras_for(flavor).models.load_model(str(path), compile=compile)
     if suffix != ".keras":
         raise TfgreenValueError(
             message(
@@ -127,7 +141,7 @@ def load_model(path: str | Path, trusted: bool = False, compile: bool = True):
     flavor = _keras_file_flavor(path)
     keras = keras_for(flavor)
     try:
-        with load_scope(flavor, path):
+        with load_scope(flavor, path), _layer_scope(flavor, path):
             return keras.models.load_model(str(path), compile=compile, safe_mode=not trusted)
     except ValueError as error:
         if "safe_mode" in str(error) or "unsafe" in str(error).lower():

@@ -8,16 +8,19 @@ Both Kerases go through `tf.lite.TFLiteConverter.from_keras_model`.
 
 from __future__ import annotations
 
+import contextlib
+import io
 from collections.abc import Callable, Iterable
 
 import numpy as np
 
-from tfgreen.errors import TfgreenValueError, message
-from tfgreen.flavor import flavor_of
+from tfgreen.errors import CalibrationError, TargetError, TfgreenValueError, message
+from tfgreen.flavor import flavor_of, keras_for
 
 __all__ = ["QUANTIZATIONS", "check_quantization", "convert"]
 
 QUANTIZATIONS = ("float32", "dynamic", "float16", "int8", "int16x8")
+_KERNEL_OPS = ("FULLY_CONNECTED", "CONV_2D", "DEPTHWISE_CONV_2D")
 _IO_DTYPES = {None: None, "float32": "float32", "int8": "int8", "uint8": "uint8", "int16": "int16"}
 
 
@@ -49,6 +52,9 @@ def convert(
     representative: Callable[[], Iterable[list[np.ndarray]]] | None = None,
     io_dtype: str | None = None,
     allow_float_ops: bool = True,
+    output_dtype: str | None = None,
+    batch_size: int | None = None,
+    per_channel_dense: bool = True,
 ) -> bytes:
     """Converts a Keras 3 or tf_keras model to `.tflite` bytes.
 
@@ -76,15 +82,29 @@ def convert(
 
     flavor_of(model)
     check_quantization(quantization)
-    if io_dtype not in _IO_DTYPES:
+    for name, value in (("io_dtype", io_dtype), ("output_dtype", output_dtype)):
+        if value not in _IO_DTYPES:
+            raise TfgreenValueError(
+                message(
+                    "Unknown input/output dtype",
+                    f"one of {tuple(k for k in _IO_DTYPES if k)} or None",
+                    f"Pass {name}='int8' for an integer-only model or None for float32",
+                    **{name: value},
+                )
+            )
+    if batch_size is not None and (
+        isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1
+    ):
         raise TfgreenValueError(
             message(
-                "Unknown input/output dtype",
-                f"one of {tuple(k for k in _IO_DTYPES if k)} or None",
-                "Pass io_dtype='int8' for an integer-only model or None for float32",
-                io_dtype=io_dtype,
+                "`batch_size` must be a positive integer or None",
+                "an int >= 1 (static batch) or None (dynamic batch)",
+                "Pass batch_size=1 for static shapes",
+                batch_size=batch_size,
             )
         )
+    if batch_size is not None or len(model.inputs) > 1:
+        model = _wrapped(model, batch_size)
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     if quantization != "float32":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -98,11 +118,83 @@ def convert(
             if quantization == "int8"
             else tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
         )
-        converter.target_spec.supported_ops = (
-            [ops, tf.lite.OpsSet.TFLITE_BUILTINS] if allow_float_ops else [ops]
+        # A quantize-aware model carries its int8 ranges in fake-quant ops; the
+        # converter refuses an int8 op set without representative data before
+        # it looks at the graph, so leave the op set alone and check the result.
+        if representative is not None or quantization != "int8":
+            converter.target_spec.supported_ops = (
+                [ops, tf.lite.OpsSet.TFLITE_BUILTINS] if allow_float_ops else [ops]
+            )
+        converter._experimental_disable_per_channel_quantization_for_dense_layers = (
+            not per_channel_dense
         )
+    output_dtype = io_dtype if output_dtype is None else output_dtype
     if io_dtype not in (None, "float32"):
-        dtype = tf.as_dtype(io_dtype)
-        converter.inference_input_type = dtype
-        converter.inference_output_type = dtype
-    return converter.convert()
+        converter.inference_input_type = tf.as_dtype(io_dtype)
+    if output_dtype not in (None, "float32"):
+        converter.inference_output_type = tf.as_dtype(output_dtype)
+    # Keras 3's export path prints "Saved artifact at ..." on stdout.
+    with contextlib.redirect_stdout(io.StringIO()):
+        data = converter.convert()
+    if quantization == "int8" and representative is None:
+        _check_quantize_aware(data, allow_float_ops)
+    return data
+
+
+def _wrapped(model, batch_size: int | None):
+    """Wraps a model (same weights) to fix its batch size and to order its inputs.
+
+    The converter's calibration feeds a multi-input model's signature inputs
+    sorted by name, while the file keeps `model.inputs` order; inputs named
+    `input_00`, `input_01`, ... make both orders the same.
+    """
+    keras = keras_for(model)
+    several = len(model.inputs) > 1
+    inputs = [
+        keras.Input(
+            shape=tuple(t.shape[1:]),
+            batch_size=batch_size,
+            dtype=t.dtype,
+            name=f"input_{i:02d}"
+            if several
+            else (getattr(t, "name", None) or "input").split(":")[0],
+        )
+        for i, t in enumerate(model.inputs)
+    ]
+    outputs = model(inputs if several else inputs[0], training=False)
+    return keras.Model(inputs, outputs, name=f"{model.name}_export")
+
+
+def _check_quantize_aware(data: bytes, allow_float_ops: bool) -> None:
+    """Checks an int8 conversion without calibration data really gave int8 kernels."""
+    from tfgreen.export.flatbuffer import read_tflite
+
+    info = read_tflite(data)
+    floats = [
+        op
+        for op in info.ops
+        if op.name not in ("QUANTIZE", "DEQUANTIZE")
+        and any(info.tensors[i].dtype == "float32" for i in op.inputs if i >= 0)
+    ]
+    float_ops = sorted({op.name for op in floats})
+    kernels = [op for op in info.ops if op.name in _KERNEL_OPS]
+    if kernels and all(op in floats for op in kernels):
+        raise CalibrationError(
+            message(
+                "Quantization 'int8' needs calibration data for this model: converting "
+                "without it left the kernels in float",
+                "representative data, or a model from `tfgreen.quantize_aware` trained with fit()",
+                "Pass representative=... (a callable yielding input samples), "
+                "or fine-tune `tfgreen.quantize_aware(model)` first",
+                float_ops=float_ops,
+            )
+        )
+    if float_ops and not allow_float_ops:
+        raise TargetError(
+            message(
+                f"The int8 model still has float ops: {float_ops}",
+                "int8 kernels only (allow_float_ops=False)",
+                "Quantize those layers too, or pass allow_float_ops=True",
+                float_ops=float_ops,
+            )
+        )

@@ -108,6 +108,23 @@ def _buffer_array(model, tensor, dtype: str, data: bytes) -> np.ndarray | None:
     return np.frombuffer(raw, dtype=_NUMPY[dtype])
 
 
+def _check_indices(ops: list[OpInfo], count: int, graph) -> None:
+    """Refuses tensor references outside the subgraph (a corrupted or hostile file)."""
+    references = [i for op in ops for i in op.inputs + op.outputs]
+    references += [int(i) for i in (graph.inputs if graph.inputs is not None else [])]
+    references += [int(i) for i in (graph.outputs if graph.outputs is not None else [])]
+    bad = [i for i in references if i < -1 or i >= count]
+    if bad:
+        raise TfliteFileError(
+            message(
+                "The .tflite file refers to tensors that do not exist",
+                f"tensor indices below {count} (the subgraph's tensor count)",
+                "Re-export the model; the file is corrupted or was tampered with",
+                tensor_index=bad[0],
+            )
+        )
+
+
 def read_tflite(data: bytes) -> TfliteModelInfo:
     """Parses `.tflite` bytes into ops, tensors and weight sparsity.
 
@@ -184,6 +201,7 @@ def read_tflite(data: bytes) -> TfliteModelInfo:
                     [int(x) for x in (op.outputs if op.outputs is not None else [])],
                 )
             )
+        _check_indices(ops, len(tensors), graph)
         info = TfliteModelInfo(
             size_bytes=len(data),
             ops=ops,

@@ -8,6 +8,7 @@ latency figures.
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
@@ -47,6 +48,12 @@ class TfliteRunner:
         num_threads: Interpreter threads. Defaults to `1`.
         reference: Use LiteRT's reference kernels instead of the optimized
             ones (XNNPACK off). Defaults to `False`.
+        xnnpack: With the optimized kernels, let LiteRT apply its default
+            XNNPACK delegate; `False` runs LiteRT's own optimized builtin
+            kernels only. Defaults to `True`.
+        preserve_all_tensors: Keep every intermediate tensor readable after
+            an invocation (see `raw_tensors`); for checks, not for speed.
+            Defaults to `False`.
 
     Example:
     >>> runner = TfliteRunner("out/model.tflite")
@@ -54,7 +61,14 @@ class TfliteRunner:
     >>> runner.latency_ms(x_test[:1], runs=50)["p50"]
     """
 
-    def __init__(self, model: str | Path | bytes, num_threads: int = 1, reference: bool = False):
+    def __init__(
+        self,
+        model: str | Path | bytes,
+        num_threads: int = 1,
+        reference: bool = False,
+        xnnpack: bool = True,
+        preserve_all_tensors: bool = False,
+    ):
         from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
         if isinstance(model, (bytes, bytearray)):
@@ -80,12 +94,18 @@ class TfliteRunner:
                     num_threads=num_threads,
                 )
             )
-        resolver = OpResolverType.BUILTIN_REF if reference else OpResolverType.AUTO
+        if reference:
+            resolver = OpResolverType.BUILTIN_REF
+        elif xnnpack:
+            resolver = OpResolverType.AUTO
+        else:
+            resolver = OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
         try:
             self.interpreter = Interpreter(
                 model_content=content,
                 num_threads=num_threads,
                 experimental_op_resolver_type=resolver,
+                experimental_preserve_all_tensors=preserve_all_tensors,
             )
             self.interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as error:
@@ -128,6 +148,21 @@ class TfliteRunner:
             )
         return [np.asarray(a) for a in arrays]
 
+    def raw_tensors(self, sample, indices: list[int]) -> list[np.ndarray]:
+        """Invokes once and returns tensors' raw values (integers stay integers).
+
+        Args:
+            sample: One batch of float inputs (an array or a list, one per input).
+            indices: Tensor indices to read; intermediate tensors need
+                `preserve_all_tensors=True`.
+
+        Returns:
+            One array per index, copied.
+        """
+        self._set_inputs(self._as_list(sample))
+        self.interpreter.invoke()
+        return [np.array(self.interpreter.get_tensor(i)) for i in indices]
+
     def predict(self, x, batch_size: int = 1) -> np.ndarray | list[np.ndarray]:
         """Runs the model on a batch of float inputs.
 
@@ -148,13 +183,16 @@ class TfliteRunner:
         outputs = [np.concatenate([r[i] for r in results]) for i in range(len(self.outputs))]
         return outputs[0] if len(outputs) == 1 else outputs
 
-    def latency_ms(self, x, runs: int = 50, warmup: int = 5) -> dict[str, float]:
+    def latency_ms(
+        self, x, runs: int = 50, warmup: int = 5, progress: bool = False
+    ) -> dict[str, float]:
         """Times single invocations on one sample.
 
         Args:
             x: One batch of inputs (the first sample is used).
             runs: Timed invocations. Defaults to `50`.
             warmup: Untimed invocations first. Defaults to `5`.
+            progress: Show a progress bar (tqdm) on stderr. Defaults to `False`.
 
         Returns:
             `{"p50": ..., "p90": ..., "mean": ...}` in milliseconds.
@@ -162,8 +200,13 @@ class TfliteRunner:
         self._set_inputs([a[:1] for a in self._as_list(x)])
         for _ in range(warmup):
             self.interpreter.invoke()
+        steps = range(runs)
+        if progress:
+            from tqdm import tqdm
+
+            steps = tqdm(steps, desc="invocations", unit="run", file=sys.stderr)
         times = []
-        for _ in range(runs):
+        for _ in steps:
             start = time.perf_counter()
             self.interpreter.invoke()
             times.append((time.perf_counter() - start) * 1000.0)

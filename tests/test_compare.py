@@ -1,0 +1,185 @@
+import json
+
+import numpy as np
+import pytest
+
+import tfgreen
+from tfgreen.cli import main
+from tfgreen.errors import TfgreenTypeError, TfgreenValueError
+from tfgreen.export.convert import convert
+from tfgreen.plots import pareto_front
+
+_INT8: dict = {}
+
+
+@pytest.fixture
+def int8_path(flavor, trained_cnn, digits, tmp_path):
+    """The trained CNN as an int8 .tflite file."""
+    if flavor not in _INT8:
+        (x_train, _), _ = digits
+        _INT8[flavor] = convert(
+            trained_cnn, "int8", representative=lambda: ([x_train[i : i + 1]] for i in range(64))
+        )
+    path = tmp_path / "cnn_int8.tflite"
+    path.write_bytes(_INT8[flavor])
+    return path
+
+
+def test_pareto_front_on_known_numbers():
+    points = [
+        (10.0, 0.90),  # 0: on the front
+        (5.0, 0.80),  # 1: on the front (cheapest)
+        (12.0, 0.85),  # 2: beaten by 0 (cheaper and better)
+        (5.0, 0.70),  # 3: beaten by 1 (same cost, worse)
+        (20.0, 0.95),  # 4: on the front (best)
+        (None, 0.99),  # 5: unknown cost, left out
+        (20.0, 0.95),  # 6: ties with 4: neither beats the other
+    ]
+    assert pareto_front(points) == [1, 0, 4, 6]
+    assert pareto_front([]) == []
+    assert pareto_front([(1.0, 0.5)]) == [0]
+
+
+def test_compare_keras_and_tflite(flavor, trained_cnn, int8_path, digits, tmp_path):
+    _, (x_test, y_test) = digits
+    result = tfgreen.compare(
+        {"float": trained_cnn, "int8": {"model": str(int8_path), "training_kwh": 2e-6}},
+        (x_test, y_test),
+        runs=10,
+        energy_seconds=0.3,
+    )
+    base, int8 = result.rows
+    assert [base["kind"], int8["kind"]] == ["keras", "tflite"]
+    expected = np.mean(np.argmax(trained_cnn.predict(x_test, verbose=0), 1) == y_test)
+    assert base["accuracy"] == pytest.approx(expected)
+    assert abs(int8["accuracy"] - base["accuracy"]) < 0.03
+    assert base["params"] == trained_cnn.count_params()
+    assert abs(int8["params"] - base["params"]) < 20  # same weights, plus a few shape constants
+    assert int8["size_kb"] == pytest.approx(int8_path.stat().st_size / 1024)
+    assert int8["size_kb"] < 0.5 * base["size_kb"]  # int8 weights: about 4x smaller
+    assert 0 < int8["gzip_kb"] <= int8["size_kb"] * 1.01
+    assert 0 <= int8["sparsity"] < 0.2 and base["sparsity"] < 0.01
+    assert int8["latency_ms"] > 0 and base["latency_ms"] > 0
+    assert base["joules_per_inference"] > int8["joules_per_inference"] > 0
+    saving = base["joules_per_inference"] - int8["joules_per_inference"]
+    assert int8["break_even_inferences"] == pytest.approx(2e-6 * 3.6e6 / saving)
+    assert result.baseline == "float" and result.energy_method in ("estimate", "measured")
+    assert result.pareto("size_kb")[0] == "int8"
+
+    text, markdown, data = result.to_text(), result.to_markdown(), result.to_dict()
+    assert "int8" in text and "Energy figures are" in text
+    assert markdown.startswith("| model") and "| int8" in markdown
+    assert json.loads(json.dumps(data, default=str))["rows"][1]["model"] == "int8"
+
+
+def test_save_writes_report_and_plots(flavor, trained_cnn, int8_path, digits, tmp_path):
+    import matplotlib.image
+
+    _, (x_test, y_test) = digits
+    result = tfgreen.compare(
+        [trained_cnn, {"model": int8_path, "training_kwh": 1e-6}],
+        (x_test[:100], y_test[:100]),
+        runs=5,
+        energy_seconds=0.2,
+    )
+    assert [row["model"] for row in result.rows] == ["small_cnn", "cnn_int8.tflite"]
+    written = result.save(tmp_path / "report")
+    names = {
+        "accuracy_vs_size.png",
+        "accuracy_vs_latency.png",
+        "accuracy_vs_energy.png",
+        "break_even.png",
+        "report.md",
+        "comparison.json",
+    }
+    assert set(written) == names
+    for name in names - {"report.md", "comparison.json"}:
+        image = matplotlib.image.imread(written[name])
+        assert image.ndim == 3 and image.shape[0] > 200 and image.shape[1] > 300
+        assert image.std() > 0.01  # something was drawn
+    report = written["report.md"].read_text()
+    assert "![break_even.png](break_even.png)" in report and "Pareto front" in report
+    assert sorted(p.name for p in (tmp_path / "report").iterdir()) == sorted(names)
+    with pytest.raises(TfgreenValueError, match="output path is a file"):
+        result.save(written["report.md"])
+
+
+def test_training_energy_from_a_tracked_fit(flavor, digits_flat):
+    from tfgreen.callbacks import EnergyTracker
+    from tfgreen.models import small_mlp
+
+    (x, y), (x_test, y_test) = digits_flat
+    model = small_mlp(flavor, hidden=(16,))
+    model.compile("adam", "sparse_categorical_crossentropy")
+    tracker = EnergyTracker()
+    model.fit(x, y, epochs=2, verbose=0, callbacks=[tracker])
+    other = small_mlp(flavor, hidden=(8,))
+    result = tfgreen.compare(
+        {"history": model, "tracker": {"model": other, "tracker": tracker}},
+        (x_test, y_test),
+        runs=3,
+        energy=False,
+    )
+    assert result.rows[0]["training_kwh"] == pytest.approx(tracker.energy_kwh)  # model.history
+    assert result.rows[1]["training_kwh"] == tracker.energy_kwh
+    assert result.rows[1]["training_co2_kg"] == tracker.co2_kg
+    assert result.rows[0]["joules_per_inference"] is None and result.energy_method == "estimate"
+
+
+def test_model_that_does_not_fit_the_data(flavor, trained_cnn, int8_path, digits, digits_flat):
+    _, (x_flat, y_flat) = digits_flat
+    with pytest.raises(TfgreenValueError, match="'cnn' does not fit the data: its input shape"):
+        tfgreen.compare({"cnn": trained_cnn}, (x_flat, y_flat), energy=False)
+    with pytest.raises(TfgreenValueError, match="'int8' does not fit the data: its input shape"):
+        tfgreen.compare({"int8": int8_path}, (x_flat, y_flat), energy=False)
+    _, (x_test, y_test) = digits
+    with pytest.raises(TfgreenValueError, match="too few outputs for the labels"):
+        tfgreen.compare({"cnn": trained_cnn}, (x_test, y_test + 10), energy=False)
+
+
+@pytest.mark.parametrize(
+    "candidates, data, error, match",
+    [
+        ({"a": "model.tflite"}, "digits", TfgreenTypeError, "`data` must be an \\(x, y\\) pair"),
+        ({}, None, TfgreenValueError, "`candidates` is empty"),
+        ({"a": 3}, None, TfgreenTypeError, "Candidate 'a' cannot be compared"),
+        ({"a": "missing.tflite"}, None, FileNotFoundError, "does not exist"),
+        ("model.tflite", None, TfgreenTypeError, "`candidates` must be a dict or a list"),
+    ],
+)
+def test_bad_input(candidates, data, error, match, digits):
+    _, (x_test, y_test) = digits
+    with pytest.raises(error, match=match):
+        tfgreen.compare(candidates, (x_test, y_test) if data is None else data)
+
+
+def test_bad_data_and_options(digits):
+    from tfgreen.callbacks import EnergyTracker
+
+    _, (x_test, y_test) = digits
+    unused = {"model": np.zeros(8, "uint8").tobytes(), "tracker": EnergyTracker()}
+    with pytest.raises(TfgreenValueError, match="`tracker` has no figures"):
+        tfgreen.compare({"a": unused}, (x_test, y_test))
+    with pytest.raises(TfgreenValueError, match="matching samples and labels"):
+        tfgreen.compare({"a": "m.tflite"}, (x_test, y_test[:10]))
+    with pytest.raises(TfgreenValueError, match="`runs` must be a positive integer"):
+        tfgreen.compare({"a": "m.tflite"}, (x_test, y_test), runs=0)
+    with pytest.raises(TfgreenValueError, match="Unknown country code"):
+        tfgreen.compare({"a": "m.tflite"}, (x_test, y_test), country_iso_code="Germany")
+
+
+def test_cli_compare(flavor, trained_cnn, int8_path, tmp_path, capsys):
+    keras_path = tmp_path / "cnn.keras"
+    trained_cnn.save(keras_path)
+    out = tmp_path / "out"
+    code = main(
+        ["compare", str(int8_path), str(keras_path), "--data", "digits", "--out", str(out)]
+        + ["--runs", "5", "--energy-seconds", "0.2"]
+    )
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "cnn_int8.tflite" in printed and "cnn.keras" in printed
+    assert (out / "report.md").exists() and (out / "accuracy_vs_energy.png").exists()
+    # the CNN does not take flat vectors: one clear line, exit code 2
+    assert main(["compare", str(int8_path), "--data", "digits-flat", "--no-energy"]) == 2
+    assert "does not fit the data" in capsys.readouterr().err

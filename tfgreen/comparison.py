@@ -1,0 +1,446 @@
+"""`tfgreen.compare`: Keras models and `.tflite` files side by side, with plots.
+
+For each candidate: accuracy on the given data, parameters, size and gzip
+size, weight sparsity, single-sample latency, joules per inference (CodeCarbon,
+method stated) and the training energy/CO2 where known. The result, a
+`tfgreen.report.Comparison`, prints as text, markdown or a dict, draws
+accuracy-vs-cost figures with the Pareto front and a carbon break-even
+figure, and `save(out_dir)` writes it all as a report.
+Also the `tfgreen compare` command. (The module is not named `compare`: a
+submodule of that name would shadow the `tfgreen.compare` function once imported.)
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tfgreen.errors import TfgreenTypeError, TfgreenValueError, message
+from tfgreen.report import Comparison
+
+__all__ = ["compare", "add_arguments", "run"]
+
+_JOULES_PER_KWH = 3.6e6
+
+
+@dataclass
+class _Candidate:
+    name: str
+    model: object  # a Keras model, or .tflite bytes
+    kind: str
+    training_kwh: float | None = None
+    training_co2_kg: float | None = None
+    training_method: str | None = None
+
+
+def _bad_candidate(name, value, why: str) -> TfgreenTypeError:
+    return TfgreenTypeError(
+        message(
+            f"Candidate {name!r} cannot be compared: {why}",
+            "a Keras 3 or tf_keras model, a path to a .tflite or .keras file, .tflite bytes, "
+            "or a dict {'model': ..., 'tracker': EnergyTracker, 'training_kwh': ...}",
+            "Pass for example {'baseline': model, 'int8': 'out/model.tflite'}",
+            **{name: type(value).__name__},
+        )
+    )
+
+
+def _training_energy(spec: dict, model) -> tuple[float | None, float | None, str | None]:
+    kwh, co2 = spec.get("training_kwh"), spec.get("training_co2_kg")
+    tracker = spec.get("tracker")
+    if tracker is not None and kwh is None:
+        if not getattr(tracker, "epochs", None):
+            raise TfgreenValueError(
+                message(
+                    "The candidate's `tracker` has no figures: it was not used in a `fit`",
+                    "an EnergyTracker that was in the callbacks of the candidate's training",
+                    "Pass the tracker after fit(..., callbacks=[tracker]), or training_kwh=",
+                    tracker=type(tracker).__name__,
+                )
+            )
+        return tracker.energy_kwh, tracker.co2_kg, tracker.method
+    history = spec.get("history")
+    if history is None and model is not None and not isinstance(model, bytes):
+        history = getattr(model, "history", None)  # set by fit() in both Kerases
+    logged = getattr(history, "history", None) or {}
+    if kwh is None and logged.get("energy_kwh"):
+        return float(logged["energy_kwh"][-1]), float(logged["co2_kg"][-1]), None
+    return kwh, co2, None
+
+
+def _candidate(name: str, value) -> _Candidate:
+    from tfgreen.flavor import flavor_of
+
+    spec = value if isinstance(value, dict) else {"model": value}
+    model = spec.get("model")
+    if isinstance(model, (str, Path)):
+        path = Path(model)
+        if path.suffix.lower() == ".tflite":
+            if not path.is_file():
+                from tfgreen.errors import TfgreenFileNotFoundError
+
+                raise TfgreenFileNotFoundError(
+                    message(
+                        f"The .tflite file of candidate {name!r} does not exist",
+                        "a path to an existing .tflite file",
+                        "Check the path",
+                        path=str(path),
+                    )
+                )
+            model = path.read_bytes()
+        else:
+            from tfgreen.loading import load_model
+
+            model = load_model(path, trusted=bool(spec.get("trusted", False)))
+    if isinstance(model, (bytes, bytearray)):
+        kind = "tflite"
+        model = bytes(model)
+    else:
+        try:
+            flavor_of(model)
+        except TfgreenTypeError:
+            raise _bad_candidate(name, model, "it is not a model") from None
+        kind = "keras"
+    kwh, co2, method = _training_energy(spec, model)
+    return _Candidate(name, model, kind, kwh, co2, method)
+
+
+def _candidates(candidates) -> list[_Candidate]:
+    if isinstance(candidates, dict):
+        items = list(candidates.items())
+    elif isinstance(candidates, (list, tuple)):
+        items = []
+        for i, value in enumerate(candidates):
+            model = value.get("model") if isinstance(value, dict) else value
+            if isinstance(model, (str, Path)):
+                label = Path(model).name
+            else:
+                label = getattr(model, "name", None) or f"candidate_{i}"
+            if label in dict(items):
+                label = f"{label}_{i}"
+            items.append((label, value))
+    else:
+        raise TfgreenTypeError(
+            message(
+                "`candidates` must be a dict or a list",
+                "{name: model_or_path} or [model_or_path, ...]",
+                "Pass for example {'baseline': model, 'int8': 'model.tflite'}",
+                candidates=type(candidates).__name__,
+            )
+        )
+    if not items:
+        raise TfgreenValueError(
+            message(
+                "`candidates` is empty",
+                "at least one model or .tflite path",
+                "Pass for example {'baseline': model}",
+                candidates=candidates,
+            )
+        )
+    return [_candidate(str(name), value) for name, value in items]
+
+
+def _check_data(data) -> tuple[np.ndarray, np.ndarray]:
+    if not isinstance(data, (tuple, list)) or len(data) != 2:
+        raise TfgreenTypeError(
+            message(
+                "`data` must be an (x, y) pair",
+                "a tuple (x, y) of arrays with one label per sample",
+                "Pass for example (x_test, y_test)",
+                data=type(data).__name__,
+            )
+        )
+    x, y = np.asarray(data[0]), np.asarray(data[1])
+    if x.ndim < 2 or len(x) == 0 or len(x) != len(y):
+        raise TfgreenValueError(
+            message(
+                "`data` does not hold matching samples and labels",
+                "x with at least one sample (n, ...) and y with n labels",
+                "Pass for example (x_test, y_test) from the same split",
+                x_shape=x.shape,
+                y_shape=y.shape,
+            )
+        )
+    if not np.all(np.isfinite(x)):
+        raise TfgreenValueError(
+            message(
+                "`data` x holds NaN or infinite values",
+                "finite inputs",
+                "Clean the data first",
+                first_bad_sample=int(np.argwhere(~np.isfinite(x.reshape(len(x), -1)))[0][0]),
+            )
+        )
+    if y.ndim == 2 and y.shape[1] > 1:
+        y = np.argmax(y, axis=1)
+    return x, y.reshape(len(y)).astype("int64")
+
+
+def _io_shapes(candidate: _Candidate) -> tuple[tuple | None, int | None]:
+    if candidate.kind == "tflite":
+        from tfgreen.export.flatbuffer import read_tflite
+
+        info = read_tflite(candidate.model)
+        inp, out = info.tensors[info.inputs[0]].shape, info.tensors[info.outputs[0]].shape
+        return tuple(None if d < 0 else d for d in inp[1:]), int(out[-1]) if out else 1
+    model = candidate.model
+    try:
+        inp, out = tuple(model.inputs[0].shape)[1:], int(model.outputs[0].shape[-1])
+    except (AttributeError, IndexError, TypeError, ValueError):
+        return None, None  # a subclassed model not yet built: nothing to check up front
+    return inp, out
+
+
+def _check_fits(candidate: _Candidate, x: np.ndarray, y: np.ndarray) -> None:
+    expected, outputs = _io_shapes(candidate)
+    if expected is None:
+        return
+    given = x.shape[1:]
+    fits = len(expected) == len(given) and all(
+        e is None or e == g for e, g in zip(expected, given, strict=True)
+    )
+    if not fits:
+        raise TfgreenValueError(
+            message(
+                f"Candidate {candidate.name!r} does not fit the data: its input shape differs",
+                f"samples of shape {expected} (batch axis left out)",
+                "Compare it on data of its own input shape, for example flat digits "
+                "(load_digits(flat=True), --data digits-flat) for an MLP",
+                model_input=expected,
+                data_sample_shape=given,
+            )
+        )
+    classes = max(outputs, 2)
+    if y.min() < 0 or y.max() >= classes:
+        raise TfgreenValueError(
+            message(
+                f"Candidate {candidate.name!r} does not fit the data: too few outputs for the labels",
+                f"labels in [0, {classes - 1}] for a model with {outputs} output(s)",
+                "Compare models trained for these labels",
+                labels=(int(y.min()), int(y.max())),
+                model_outputs=outputs,
+            )
+        )
+
+
+def _measure(candidate: _Candidate, x, y, runs: int, energy: bool, energy_seconds, country):
+    from tfgreen.energy.inference import inference_energy, single_sample_fn, time_calls
+
+    if candidate.kind == "tflite":
+        from tfgreen.export.flatbuffer import read_tflite
+        from tfgreen.export.runtime import TfliteRunner
+
+        runner = TfliteRunner(candidate.model)
+        outputs = runner.predict(x)
+        latency = runner.latency_ms(x, runs=runs)["p50"]
+        info = read_tflite(candidate.model)
+        params = sum(int(np.prod(t.shape)) for t in info.tensors if t.is_constant)
+        raw = candidate.model
+        sparsity = info.total_weight_sparsity()
+    else:
+        model = candidate.model
+        outputs = np.asarray(model.predict(x, batch_size=256, verbose=0))
+        fn, _ = single_sample_fn(model)
+        latency = time_calls(fn, x[:1], runs=runs)["p50"]
+        params = int(model.count_params())
+        arrays = [np.asarray(w) for w in model.weights]
+        raw = b"".join(a.tobytes() for a in arrays)
+        kernels = [a for a in arrays if a.ndim >= 2]
+        total = sum(a.size for a in kernels)
+        sparsity = sum(int(np.count_nonzero(a == 0)) for a in kernels) / total if total else None
+    outputs = np.asarray(outputs).reshape(len(x), -1)
+    predicted = (
+        (outputs[:, 0] > 0.5).astype("int64") if outputs.shape[1] == 1 else outputs.argmax(1)
+    )
+    row = {
+        "model": candidate.name,
+        "kind": candidate.kind,
+        "accuracy": float(np.mean(predicted == y)),
+        "params": params,
+        "size_kb": len(raw) / 1024,
+        "gzip_kb": len(gzip.compress(raw, compresslevel=9, mtime=0)) / 1024,
+        "sparsity": sparsity,
+        "latency_ms": latency,
+        "joules_per_inference": None,
+        "training_kwh": candidate.training_kwh,
+        "training_co2_kg": candidate.training_co2_kg,
+        "break_even_inferences": None,
+    }
+    result = None
+    if energy:
+        result = inference_energy(
+            candidate.model, x, seconds=energy_seconds, country_iso_code=country
+        )
+        row["joules_per_inference"] = result["joules_per_inference"]
+    return row, result
+
+
+def _break_even(rows: list[dict], baseline: str) -> None:
+    base = next(r for r in rows if r["model"] == baseline)
+    for row in rows:
+        if row is base or not row["training_kwh"] or row["joules_per_inference"] is None:
+            continue
+        saving = base["joules_per_inference"] - row["joules_per_inference"]
+        if saving > 0:
+            row["break_even_inferences"] = row["training_kwh"] * _JOULES_PER_KWH / saving
+
+
+def compare(
+    candidates,
+    data,
+    baseline: str | None = None,
+    runs: int = 50,
+    energy: bool = True,
+    energy_seconds: float = 1.0,
+    country_iso_code: str = "DEU",
+) -> Comparison:
+    """Compares Keras models and `.tflite` files on the same data.
+
+    Every candidate is checked against the data before anything is measured.
+    Training energy is taken, in this order, from a candidate dict's
+    `training_kwh`/`training_co2_kg`, its `tracker` (an `EnergyTracker`), its
+    `history`, or the Keras model's own `model.history` when its last `fit`
+    ran with an `EnergyTracker`.
+
+    Args:
+        candidates: `{name: candidate}` or a list of candidates (named after
+            the model or file). A candidate is a Keras 3 or tf_keras model, a
+            `.tflite` or `.keras` path, `.tflite` bytes, or a dict with
+            `"model"` and optionally `"tracker"`, `"history"`,
+            `"training_kwh"`, `"training_co2_kg"`, `"trusted"` (for `.keras`
+            files with Lambda layers).
+        data: `(x, y)` with integer labels (or one-hot rows).
+        baseline: Name of the reference for break-even; the first candidate
+            if `None`. Defaults to `None`.
+        runs: Timed single-sample runs for latency. Defaults to `50`.
+        energy: Measure joules per inference (about `energy_seconds` per
+            candidate). Defaults to `True`.
+        energy_seconds: Length of each energy measurement. Defaults to `1.0`.
+        country_iso_code: Grid country for CO2. Defaults to `"DEU"`.
+
+    Returns:
+        A `Comparison` (`.rows`, `.to_text()`, `.to_markdown()`,
+        `.to_dict()`, `.plot(dir)`, `.save(dir)`).
+
+    Example:
+    >>> result = tfgreen.compare({"baseline": model, "int8": "out/model.tflite"}, (x_test, y_test))
+    >>> print(result.to_markdown())
+    >>> result.save("report")
+    """
+    from tfgreen.energy.tracker import check_country
+
+    x, y = _check_data(data)
+    if isinstance(runs, bool) or not isinstance(runs, int) or runs < 1:
+        raise TfgreenValueError(
+            message("`runs` must be a positive integer", "an int >= 1", "Pass runs=50", runs=runs)
+        )
+    if (
+        isinstance(energy_seconds, bool)
+        or not isinstance(energy_seconds, (int, float))
+        or not energy_seconds > 0
+    ):
+        raise TfgreenValueError(
+            message(
+                "`energy_seconds` must be a positive number",
+                "seconds > 0 per energy measurement",
+                "Pass energy_seconds=1.0",
+                energy_seconds=energy_seconds,
+            )
+        )
+    country = check_country(country_iso_code)
+    items = _candidates(candidates)
+    names = [c.name for c in items]
+    if baseline is None:
+        baseline = names[0]
+    elif baseline not in names:
+        raise TfgreenValueError(
+            message(
+                "`baseline` is not one of the candidates",
+                f"one of {names}",
+                "Pass the name of the reference model, or leave baseline out",
+                baseline=baseline,
+            )
+        )
+    for candidate in items:
+        _check_fits(candidate, x, y)
+    rows, methods = [], []
+    for candidate in items:
+        row, result = _measure(candidate, x, y, runs, energy, energy_seconds, country)
+        rows.append(row)
+        if result is not None:
+            methods.append((result["method"], result["method_detail"]))
+        if candidate.training_method:
+            methods.append((candidate.training_method, None))
+    _break_even(rows, baseline)
+    method = detail = None
+    if methods:
+        method = "measured" if all(m == "measured" for m, _ in methods) else "estimate"
+        detail = next((d for _, d in methods if d), None)
+    return Comparison(
+        rows=rows,
+        baseline=baseline,
+        energy_method=method,
+        energy_detail=detail,
+        data_description=f"{len(x)} samples of shape {tuple(x.shape[1:])}.",
+    )
+
+
+_DATASETS = ("digits", "digits-flat", "breast-cancer")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Adds the options of `tfgreen compare` to its parser."""
+    parser.add_argument("models", nargs="+", help=".tflite or .keras files to compare")
+    parser.add_argument(
+        "--data", choices=_DATASETS, default="digits", help="bundled test data (default: digits)"
+    )
+    parser.add_argument("--out", default=None, help="folder for report.md, JSON and PNG plots")
+    parser.add_argument("--runs", type=int, default=50, help="timed runs for latency (default: 50)")
+    parser.add_argument("--no-energy", action="store_true", help="skip joules per inference")
+    parser.add_argument(
+        "--energy-seconds", type=float, default=1.0, help="seconds per energy measurement"
+    )
+    parser.add_argument("--country", default="DEU", help="grid country ISO code (default: DEU)")
+    parser.add_argument(
+        "--trust-model", action="store_true", help="allow .keras files with Lambda layers"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Runs `tfgreen compare` from parsed arguments."""
+    from tfgreen.datasets import load_breast_cancer, load_digits
+
+    loaders = {
+        "digits": load_digits,
+        "digits-flat": lambda: load_digits(flat=True),
+        "breast-cancer": load_breast_cancer,
+    }
+    _, (x_test, y_test) = loaders[args.data]()
+    print(
+        f"[tfgreen compare] measuring {len(args.models)} model(s) on {args.data} "
+        f"({len(x_test)} test samples)",
+        flush=True,
+    )
+    candidates = {}
+    for path in args.models:
+        name = Path(path).name
+        candidates[name if name not in candidates else path] = {
+            "model": path,
+            "trusted": args.trust_model,
+        }
+    result = compare(
+        candidates,
+        (x_test, y_test),
+        runs=args.runs,
+        energy=not args.no_energy,
+        energy_seconds=args.energy_seconds,
+        country_iso_code=args.country,
+    )
+    print(result.to_text())
+    if args.out:
+        written = result.save(args.out, title=f"tfgreen compare on {args.data}")
+        print(f"wrote {', '.join(str(p) for p in written.values())}")
+    return 0

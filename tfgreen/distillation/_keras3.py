@@ -1,0 +1,159 @@
+"""Keras 3 distillation: `keras.distillation.Distiller` plus what it lacks.
+
+Keras 3.15 ships the training loop, the frozen teacher, the feature
+extractors and the loss trackers; this module reuses them and adds:
+- logits distillation that reads probability outputs correctly (softmax or
+  sigmoid heads) instead of treating them as logits;
+- a learned projection when feature widths differ;
+- correct loss scaling under `tf.distribute` (Keras sums per-replica
+  gradients, so each replica's loss is divided by the number of replicas).
+Loaded only through `tfgreen.Distiller`.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import distillation
+
+from tfgreen.distillation.distiller import FeaturePlan, LogitsPlan, check_compile_loss, num_replicas
+from tfgreen.distillation.losses import soft_kl
+
+__all__ = ["Keras3Distiller"]
+
+
+@keras.saving.register_keras_serializable(package="tfgreen")
+class _LogitsLoss(distillation.DistillationLoss):
+    """Temperature-softened KL divergence that knows logits from probabilities."""
+
+    def __init__(self, temperature, teacher_kind, student_kind, binary):
+        self.plan = LogitsPlan(temperature, teacher_kind, student_kind, binary)
+
+    def compute_loss(self, teacher_outputs, student_outputs, **kwargs):
+        plan = self.plan
+        return soft_kl(
+            keras.ops,
+            teacher_outputs,
+            student_outputs,
+            plan.temperature,
+            plan.teacher_kind,
+            plan.student_kind,
+            plan.binary,
+        )
+
+    def get_config(self):
+        return dict(vars(self.plan))
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+@keras.saving.register_keras_serializable(package="tfgreen")
+class _FeatureLoss(distillation.FeatureDistillation):
+    """`FeatureDistillation` with a learned projection when the widths differ."""
+
+    def __init__(self, teacher_layer_name, student_layer_name, loss, student_shape, teacher_width):
+        super().__init__(
+            loss=loss, teacher_layer_name=teacher_layer_name, student_layer_name=student_layer_name
+        )
+        self.plan = FeaturePlan(
+            teacher_layer_name, student_layer_name, loss, tuple(student_shape), teacher_width
+        )
+        self.projection = None
+        if teacher_width is not None:
+            self.projection = keras.layers.Dense(
+                teacher_width, name=f"projection_{student_layer_name}_to_{teacher_layer_name}"
+            )
+            self.projection.build(tuple(student_shape))
+
+    def compute_loss(self, teacher_outputs, student_outputs, **kwargs):
+        if self.projection is not None:
+            student_outputs = self.projection(student_outputs)
+        return super().compute_loss(teacher_outputs, student_outputs, **kwargs)
+
+    def get_config(self):
+        return dict(vars(self.plan))
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+def _as_compiled(loss_fn):
+    # Keras calls the student loss raw, unlike compile() on a plain model:
+    # - a `keras.losses.Loss` divides by the replica count itself; undo it so
+    #   every term is a per-replica mean and the total is scaled once;
+    # - labels of shape (batch,) for a (batch, 1) sigmoid output get the unit
+    #   axis added, as `Model.compile` does.
+    if loss_fn is None:
+        return None
+    replicas = num_replicas if isinstance(loss_fn, keras.losses.Loss) else (lambda: 1)
+
+    def student_loss(y_true, y_pred):
+        if len(y_pred.shape) == len(y_true.shape) + 1 and y_pred.shape[-1] == 1:
+            y_true = keras.ops.expand_dims(y_true, -1)
+        return loss_fn(y_true, y_pred) * replicas()
+
+    return student_loss
+
+
+@keras.saving.register_keras_serializable(package="tfgreen")
+class Keras3Distiller(distillation.Distiller):
+    """`keras.distillation.Distiller` with tfgreen's losses; built by `tfgreen.Distiller`."""
+
+    def __init__(
+        self,
+        teacher,
+        student,
+        distillation_losses,
+        distillation_loss_weights=None,
+        student_loss_weight=0.5,
+        name="distiller",
+        **kwargs,
+    ):
+        super().__init__(
+            teacher=teacher,
+            student=student,
+            distillation_losses=distillation_losses,
+            distillation_loss_weights=distillation_loss_weights,
+            student_loss_weight=student_loss_weight,
+            name=name,
+            **kwargs,
+        )
+        # Tracked so that fit() trains them (they are not part of the student).
+        self.projections = [
+            loss.projection
+            for loss in self.distillation_losses
+            if getattr(loss, "projection", None) is not None
+        ]
+
+    @classmethod
+    def from_plans(cls, teacher, student, plans, weights, student_loss_weight, name):
+        """Builds the distiller from plans checked by `tfgreen.Distiller`."""
+        losses = []
+        for plan in plans:
+            if isinstance(plan, LogitsPlan):
+                losses.append(_LogitsLoss(**vars(plan)))
+            elif isinstance(plan, FeaturePlan):
+                losses.append(_FeatureLoss(**vars(plan)))
+            else:
+                losses.append(plan)
+        return cls(
+            teacher=teacher,
+            student=student,
+            distillation_losses=losses,
+            distillation_loss_weights=weights,
+            student_loss_weight=student_loss_weight,
+            name=name,
+        )
+
+    def compile(self, optimizer="adam", loss=None, metrics=None, **kwargs):
+        check_compile_loss(loss)
+        super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
+        self._student_loss = keras.tree.map_structure(_as_compiled, self._student_loss)
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        total = super().compute_loss(
+            x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=training
+        )
+        return keras.ops.divide(total, num_replicas())

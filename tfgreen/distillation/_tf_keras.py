@@ -1,0 +1,164 @@
+"""tf_keras distillation: the behaviour of `keras.distillation.Distiller` for Keras 2.
+
+tf_keras has no distiller; this `tf_keras.Model` follows Keras 3's: total
+loss `student_loss_weight * hard + (1 - student_loss_weight) * distill`, a
+frozen teacher run in inference mode, multi-layer feature extractors built
+once, and the `loss`, `student_loss`, `distillation_loss` and `total_loss`
+figures in the logs. Loaded only through `tfgreen.Distiller`.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import tensorflow as tf
+import tf_keras
+
+from tfgreen.distillation.distiller import FeaturePlan, LogitsPlan, check_compile_loss, num_replicas
+from tfgreen.distillation.losses import soft_kl
+
+__all__ = ["TfKerasDistiller"]
+
+# The subset of `keras.ops` that `soft_kl` uses, as TensorFlow functions.
+_OPS = SimpleNamespace(
+    cast=tf.cast,
+    clip=tf.clip_by_value,
+    exp=tf.exp,
+    log=tf.math.log,
+    log_sigmoid=tf.math.log_sigmoid,
+    log_softmax=tf.nn.log_softmax,
+    mean=tf.reduce_mean,
+    stack=tf.stack,
+    sum=tf.reduce_sum,
+)
+_FINAL = "final_output"
+
+
+def _extractor(model, layer_names: list[str]):
+    if not layer_names:
+        return None
+    outputs = {_FINAL: model.outputs[0]}
+    for name in layer_names:
+        outputs[name] = model.get_layer(name).output
+    return tf_keras.Model(model.inputs, outputs, name=f"{model.name}_feature_extractor")
+
+
+class TfKerasDistiller(tf_keras.Model):
+    """A tf_keras knowledge-distillation model; built by `tfgreen.Distiller`."""
+
+    def __init__(
+        self,
+        teacher,
+        student,
+        plans,
+        distillation_loss_weights,
+        student_loss_weight=0.5,
+        name="distiller",
+        **kwargs,
+    ):
+        super().__init__(name=name, **kwargs)
+        self.teacher = teacher
+        self.student = student
+        self.teacher.trainable = False
+        self.student_loss_weight = float(student_loss_weight)
+        self._plans = list(plans)
+        self.distillation_loss_weights = [float(w) for w in distillation_loss_weights]
+        # One projection per feature term (None when the widths match).
+        self._projection_of = []
+        for plan in self._plans:
+            projection = None
+            if isinstance(plan, FeaturePlan) and plan.teacher_width is not None:
+                projection = tf_keras.layers.Dense(
+                    plan.teacher_width,
+                    name=f"projection_{plan.student_layer_name}_to_{plan.teacher_layer_name}",
+                )
+                projection.build(plan.student_shape)
+            self._projection_of.append(projection)
+        self.projections = [p for p in self._projection_of if p is not None]
+        features = [p for p in self._plans if isinstance(p, FeaturePlan)]
+        self._teacher_extractor = _extractor(
+            teacher, list(dict.fromkeys(p.teacher_layer_name for p in features))
+        )
+        self._student_extractor = _extractor(
+            student, list(dict.fromkeys(p.student_layer_name for p in features))
+        )
+        self.loss_tracker = tf_keras.metrics.Mean(name="loss")
+        self.student_loss_tracker = tf_keras.metrics.Mean(name="student_loss")
+        self.distillation_loss_tracker = tf_keras.metrics.Mean(name="distillation_loss")
+        self.total_loss_tracker = tf_keras.metrics.Mean(name="total_loss")
+
+    @classmethod
+    def from_plans(cls, teacher, student, plans, weights, student_loss_weight, name):
+        """Builds the distiller from plans checked by `tfgreen.Distiller`."""
+        return cls(teacher, student, plans, weights, student_loss_weight, name=name)
+
+    @property
+    def distillation_losses(self) -> list:
+        """The resolved distillation terms (`LogitsPlan` / `FeaturePlan`)."""
+        return list(self._plans)
+
+    def compile(self, optimizer="adam", loss=None, metrics=None, **kwargs):
+        """Compiles with the student's hard-label `loss` (required) and `metrics`."""
+        check_compile_loss(loss)
+        super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
+
+    def call(self, inputs, training=None):
+        return self.student(inputs, training=training)
+
+    @property
+    def metrics(self):
+        metrics = [
+            self.loss_tracker,
+            self.student_loss_tracker,
+            self.distillation_loss_tracker,
+            self.total_loss_tracker,
+        ]
+        if self._is_compiled and self.compiled_metrics is not None:
+            metrics += self.compiled_metrics.metrics
+        return metrics
+
+    def _term(self, plan, projection, teacher_features, student_features, y_pred):
+        if isinstance(plan, LogitsPlan):
+            return soft_kl(
+                _OPS,
+                teacher_features[_FINAL],
+                y_pred,
+                plan.temperature,
+                plan.teacher_kind,
+                plan.student_kind,
+                plan.binary,
+            )
+        student = student_features[plan.student_layer_name]
+        if projection is not None:
+            student = projection(student)
+        loss_fn = tf_keras.losses.get(plan.loss)
+        return tf.reduce_mean(loss_fn(teacher_features[plan.teacher_layer_name], student))
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None):
+        replicas = num_replicas()
+        student_loss = tf.constant(0.0)
+        if self.student_loss_weight > 0.0 and y is not None:
+            # compiled_loss divides by the replica count; keep a per-replica mean here.
+            student_loss = self.compiled_loss(y, y_pred, sample_weight) * replicas
+        distillation_loss = tf.constant(0.0)
+        if self.student_loss_weight < 1.0:
+            if self._teacher_extractor is not None:
+                teacher_features = self._teacher_extractor(x, training=False)
+                student_features = self._student_extractor(x, training=True)
+            else:
+                teacher_features = {_FINAL: self.teacher(x, training=False)}
+                student_features = {}
+            for plan, projection, weight in zip(
+                self._plans, self._projection_of, self.distillation_loss_weights, strict=True
+            ):
+                term = self._term(plan, projection, teacher_features, student_features, y_pred)
+                distillation_loss += weight * term
+        total = (
+            self.student_loss_weight * student_loss
+            + (1.0 - self.student_loss_weight) * distillation_loss
+        )
+        self.student_loss_tracker.update_state(student_loss)
+        self.distillation_loss_tracker.update_state(distillation_loss)
+        self.total_loss_tracker.update_state(total)
+        self.loss_tracker.update_state(total)
+        return total / replicas

@@ -1,0 +1,197 @@
+"""Energy per inference of a Keras model or a `.tflite` file, in joules.
+
+The model runs single-sample inferences in a loop (a `.tflite` file with the
+LiteRT interpreter through `TfliteRunner`, a Keras model as a
+`tf.function`-compiled `model(x, training=False)` call, as `predict` runs it) while CodeCarbon's offline tracker measures
+the energy of exactly that loop as one task. Joules per inference is that
+energy divided by the number of inferences. CodeCarbon runs in `"process"`
+mode here: only this process's CPU time and memory count, not other work on
+the machine. Without hardware energy counters
+the energy is CodeCarbon's estimate from CPU TDP and load (plus a RAM power
+model), and the result says so in `method`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from tfgreen.energy.tracker import check_country, method_of, open_codecarbon
+from tfgreen.errors import TfgreenTypeError, TfgreenValueError, message
+
+__all__ = ["inference_energy", "single_sample_fn", "time_calls"]
+
+_JOULES_PER_KWH = 3.6e6
+
+
+def _is_tflite(model) -> bool:
+    return isinstance(model, (bytes, bytearray)) or (
+        isinstance(model, (str, Path)) and str(model).endswith(".tflite")
+    )
+
+
+def single_sample_fn(model_or_path, num_threads: int = 1) -> tuple[Callable, str]:
+    """Returns a function running one inference, and the kind of model.
+
+    Args:
+        model_or_path: A Keras 3 or tf_keras model, a `.tflite` path, or
+            `.tflite` bytes.
+        num_threads: LiteRT interpreter threads for `.tflite`. Defaults to `1`.
+
+    Returns:
+        `(fn, kind)`: `fn(sample)` runs the model on a batch of one and returns
+        the output; kind is `"tflite"` or `"keras"`.
+
+    Example:
+    >>> fn, kind = single_sample_fn("model.tflite")
+    >>> fn(x_test[:1]).shape
+    (1, 10)
+    """
+    if _is_tflite(model_or_path):
+        from tfgreen.export.runtime import TfliteRunner
+
+        runner = TfliteRunner(model_or_path, num_threads=num_threads)
+        return runner.predict, "tflite"
+    import tensorflow as tf
+
+    from tfgreen.flavor import flavor_of
+
+    flavor_of(model_or_path)  # raises a clear TypeError for anything else
+    model = model_or_path
+
+    @tf.function(reduce_retracing=True)
+    def call(sample):
+        return model(sample, training=False)
+
+    return call, "keras"
+
+
+def time_calls(fn: Callable, sample, runs: int = 50, warmup: int = 5) -> dict[str, float]:
+    """Times `fn(sample)` calls.
+
+    Args:
+        fn: The function to time.
+        sample: Its argument.
+        runs: Timed calls. Defaults to `50`.
+        warmup: Untimed calls first. Defaults to `5`.
+
+    Returns:
+        `{"p50": ..., "p90": ..., "mean": ...}` in milliseconds.
+
+    Example:
+    >>> time_calls(fn, x_test[:1], runs=20)["p50"]
+    0.41
+    """
+    for _ in range(warmup):
+        fn(sample)
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn(sample)
+        times.append((time.perf_counter() - start) * 1000.0)
+    return {
+        "p50": float(np.percentile(times, 50)),
+        "p90": float(np.percentile(times, 90)),
+        "mean": float(np.mean(times)),
+    }
+
+
+def _check(x, runs, seconds) -> np.ndarray:
+    if isinstance(x, (list, tuple)):
+        raise TfgreenTypeError(
+            message(
+                "`x` must be one array of input samples",
+                "a numpy array whose first axis is the sample axis (single-input models)",
+                "Pass for example x_test",
+                x=type(x).__name__,
+            )
+        )
+    x = np.asarray(x)
+    if x.ndim < 1 or len(x) == 0:
+        raise TfgreenValueError(
+            message(
+                "`x` holds no samples",
+                "an array with at least one sample on its first axis",
+                "Pass for example x_test[:100]",
+                x_shape=x.shape,
+            )
+        )
+    if runs is not None and (isinstance(runs, bool) or not isinstance(runs, int) or runs < 1):
+        raise TfgreenValueError(
+            message(
+                "`runs` must be a positive integer or None",
+                "an int >= 1, or None to run for `seconds`",
+                "Pass for example runs=1000",
+                runs=runs,
+            )
+        )
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not seconds > 0:
+        raise TfgreenValueError(
+            message(
+                "`seconds` must be a positive number",
+                "the least time the loop runs, > 0 (longer gives steadier figures)",
+                "Pass for example seconds=2.0",
+                seconds=seconds,
+            )
+        )
+    return x
+
+
+def inference_energy(
+    model_or_path,
+    x,
+    runs: int | None = None,
+    seconds: float = 2.0,
+    country_iso_code: str = "DEU",
+    num_threads: int = 1,
+) -> dict:
+    """Measures joules per single-sample inference of a Keras model or a `.tflite` file.
+
+    Args:
+        model_or_path: A Keras 3 or tf_keras model, a `.tflite` path or its bytes.
+        x: Input samples; inference `i` uses sample `i % len(x)`.
+        runs: Number of inferences; `None` runs as many as fit in `seconds`.
+            Defaults to `None`.
+        seconds: With `runs=None`, how long the loop runs. Defaults to `2.0`.
+        country_iso_code: Grid country for the CO2 figure. Defaults to `"DEU"`.
+        num_threads: LiteRT interpreter threads for `.tflite`. Defaults to `1`.
+
+    Returns:
+        A dict: `joules_per_inference`, `co2_kg_per_inference`, `runs`,
+        `seconds`, `latency_ms_mean`, `kind` (`"keras"`/`"tflite"`),
+        `method` (`"measured"` or `"estimate"`) and `method_detail`.
+
+    Example:
+    >>> inference_energy("out/model.tflite", x_test, seconds=2.0)["joules_per_inference"]
+    0.0021
+    """
+    x = _check(x, runs, seconds)
+    country = check_country(country_iso_code)
+    fn, kind = single_sample_fn(model_or_path, num_threads=num_threads)
+    samples = [x[i : i + 1] for i in range(min(len(x), 64))]
+    for sample in samples[:5]:  # warm up (graph tracing, interpreter allocation)
+        fn(sample)
+    tracker = open_codecarbon(country, tracking_mode="process")
+    tracker.start_task("inference")
+    start = time.perf_counter()
+    done = 0
+    while (done < runs) if runs is not None else (time.perf_counter() - start < seconds):
+        fn(samples[done % len(samples)])
+        done += 1
+    elapsed = time.perf_counter() - start
+    data = tracker.stop_task()
+    method, detail = method_of(tracker)
+    tracker.stop()
+    return {
+        "joules_per_inference": float(data.energy_consumed) * _JOULES_PER_KWH / done,
+        "co2_kg_per_inference": float(data.emissions) / done,
+        "runs": done,
+        "seconds": elapsed,
+        "latency_ms_mean": elapsed * 1000.0 / done,
+        "kind": kind,
+        "method": method,
+        "method_detail": detail,
+    }

@@ -1,0 +1,7 @@
+"""Export to `.tflite` for device targets: conversion, calibration, checks, CLI.
+
+Nothing heavy is imported here; `tfgreen.export_tflite`, `tfgreen.Target`,
+`tfgreen.targets` and `tfgreen.inspect_tflite` load their modules lazily.
+"""
+
+__all__: list[str] = []

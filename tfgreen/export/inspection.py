@@ -1,0 +1,212 @@
+"""`inspect_tflite`: what a `.tflite` file holds, safely.
+
+The file is parsed in pure Python (`read_tflite`), so a truncated or
+corrupted file raises `TfliteFileError` instead of crashing. If a manifest
+`<path>.json` lies beside it, the file's sha256 and size are checked against
+it (a flipped bit is caught there). Anything that runs the LiteRT interpreter
+runs in a child process (`tfgreen.export.probe`), so even a file that crashes
+the interpreter cannot take the caller down.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+from tfgreen.errors import TfgreenFileNotFoundError, TfgreenValueError, TfliteFileError, message
+from tfgreen.export import checks
+from tfgreen.export.flatbuffer import read_tflite
+
+__all__ = ["inspect_tflite", "add_arguments", "run"]
+
+_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _manifest(path: Path, data: bytes, sha256: str) -> str:
+    manifest_path = path.with_name(path.name + ".json")
+    if not manifest_path.is_file():
+        return "missing"
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        expected = (manifest["sha256"], int(manifest["size_bytes"]))
+    except (UnicodeDecodeError, ValueError, KeyError, TypeError) as error:
+        raise TfliteFileError(
+            message(
+                "The manifest beside the .tflite file is unreadable",
+                "the JSON written by tfgreen.export_tflite, with sha256 and size_bytes",
+                "Re-export the model, or remove the stale manifest",
+                manifest=str(manifest_path),
+            )
+        ) from error
+    if expected != (sha256, len(data)):
+        raise TfliteFileError(
+            message(
+                "The .tflite file does not match its manifest: it was changed or corrupted",
+                f"sha256={expected[0][:16]}... and size_bytes={expected[1]}",
+                "Copy the file again from the export, or re-export it",
+                sha256=sha256[:16] + "...",
+                size_bytes=len(data),
+            )
+        )
+    return "ok"
+
+
+def _run_isolated(path: Path, timeout: float) -> dict:
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(_ROOT), env.get("PYTHONPATH")) if p)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "tfgreen.export.probe", str(path)],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as error:
+        raise TfliteFileError(
+            message(
+                "Running the .tflite file did not finish in time",
+                f"one invocation within {timeout:g} s",
+                "Check the file's origin; it may be hostile or far too large",
+                timeout=timeout,
+            )
+        ) from error
+    lines = done.stdout.strip().splitlines()
+    result = None
+    if lines:
+        try:
+            result = json.loads(lines[-1])
+        except json.JSONDecodeError:
+            result = None
+    if done.returncode != 0 or not isinstance(result, dict) or not result.get("ok"):
+        reason = (
+            f"the interpreter process died with signal {-done.returncode}"
+            if done.returncode < 0
+            else (result or {}).get("error")
+            or (done.stderr.strip().splitlines() or ["no output"])[-1]
+        )
+        raise TfliteFileError(
+            message(
+                "LiteRT could not run the .tflite file (in an isolated process)",
+                "a valid TFLite model that runs on zeros",
+                "Re-export the model; the file may be corrupted or hostile",
+                reason=str(reason)[:300],
+            )
+        )
+    return result
+
+
+def inspect_tflite(path: str | Path, run: bool = True, timeout: float = 60.0) -> dict:
+    """Describes a `.tflite` file without letting it crash the caller.
+
+    Args:
+        path: The `.tflite` file.
+        run: Also load and invoke it once with LiteRT, in a child process.
+            Defaults to `True`.
+        timeout: Seconds the child process may take. Defaults to `60.0`.
+
+    Returns:
+        A JSON-ready dict: `path`, `size_bytes`, `sha256`, `manifest`
+        (`"ok"` or `"missing"`), `ops`, `op_counts`, `inputs`, `outputs`
+        (dtype, shape, scale, zero_point), `tensor_dtypes`, `float_ops`,
+        `weight_sparsity` (by tensor), `sparsity` (overall), and `run`
+        (`{"ok", "latency_ms", ...}` or `None`).
+
+    Raises:
+        TfliteFileError: The file is truncated, corrupted, differs from its
+            manifest, or cannot be run.
+
+    Example:
+    >>> info = tfgreen.inspect_tflite("out/model.tflite")
+    >>> info["inputs"][0]["dtype"], info["run"]["ok"]
+    ('int8', True)
+    """
+    if not isinstance(path, (str, Path)):
+        raise TfgreenValueError(
+            message(
+                "`path` must be a file path",
+                "a str or Path",
+                "Pass the .tflite file's path",
+                path=type(path).__name__,
+            )
+        )
+    path = Path(path)
+    if not path.is_file():
+        raise TfgreenFileNotFoundError(
+            message(
+                "The .tflite file does not exist",
+                "a path to a .tflite file",
+                "Check the path",
+                path=str(path),
+            )
+        )
+    if not isinstance(timeout, (int, float)) or timeout <= 0:
+        raise TfgreenValueError(
+            message(
+                "`timeout` must be positive",
+                "seconds > 0",
+                "Pass for example timeout=60",
+                timeout=timeout,
+            )
+        )
+    data = path.read_bytes()
+    sha256 = hashlib.sha256(data).hexdigest()
+    manifest = _manifest(path, data, sha256)
+    info = read_tflite(data)
+    return {
+        "path": str(path),
+        "size_bytes": len(data),
+        "sha256": sha256,
+        "manifest": manifest,
+        "ops": info.op_names,
+        "op_counts": dict(Counter(info.op_names)),
+        "inputs": checks.tensor_details(info, info.inputs),
+        "outputs": checks.tensor_details(info, info.outputs),
+        "tensor_dtypes": dict(Counter(t.dtype for t in info.tensors)),
+        "float_ops": checks.float_ops(info),
+        "weight_sparsity": info.weight_sparsity,
+        "sparsity": info.total_weight_sparsity(),
+        "run": _run_isolated(path, timeout) if run else None,
+    }
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Adds the `tfgreen inspect` arguments."""
+    parser.add_argument("file", help="the .tflite file")
+    parser.add_argument("--json", action="store_true", help="print everything as JSON")
+    parser.add_argument("--no-run", action="store_true", help="only parse, do not run the file")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Prints what the file holds; returns 0 (errors exit 2 through the CLI)."""
+    result = inspect_tflite(args.file, run=not args.no_run)
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    print(
+        f"file       {result['path']}  ({result['size_bytes']} bytes, manifest {result['manifest']})"
+    )
+    print(f"sha256     {result['sha256']}")
+    for kind in ("inputs", "outputs"):
+        for t in result[kind]:
+            quant = (
+                f" scale={t['scale']:.6g} zero_point={t['zero_point']}"
+                if isinstance(t["scale"], float)
+                else ""
+            )
+            print(f"{kind[:-1]:<10} {t['name']} {t['dtype']} {t['shape']}{quant}")
+    print("ops        " + ", ".join(f"{k} x{v}" for k, v in result["op_counts"].items()))
+    print("float ops  " + (", ".join(sorted(set(result["float_ops"]))) or "none"))
+    print("tensors    " + ", ".join(f"{k} x{v}" for k, v in result["tensor_dtypes"].items()))
+    sparsity = result["sparsity"]
+    print("sparsity   " + ("-" if sparsity is None else f"{sparsity:.1%} of weights are zero"))
+    if result["run"]:
+        print(f"runs       ok, {result['run']['latency_ms']:.3f} ms per invocation (1 thread)")
+    return 0

@@ -1,0 +1,13 @@
+"""Quantization-aware training (int8) for Keras 3 and tf_keras models.
+
+`quantize_aware(model)` returns a model to compile and fit; its `.tflite`
+export is full-integer int8 without calibration data. The Keras 3 layers live
+in `tfgreen.quantization.keras3_layers`, the tfmot path in
+`tfgreen.quantization.tfmot_qat`; both load only when first used.
+"""
+
+from __future__ import annotations
+
+from tfgreen.quantization.api import quantize_aware
+
+__all__ = ["quantize_aware"]

@@ -1,0 +1,156 @@
+"""`quantize_aware`: int8 quantization-aware training for both Kerases.
+
+tf_keras models go through tfmot; Keras 3 models (which tfmot refuses) get
+tfgreen's own fake-quant layers. Either way the result compiles and fits like
+the original, and exports to a full-integer int8 `.tflite` with no
+calibration data: the ranges were learned in training.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from tfgreen.errors import TfgreenTypeError, TfgreenValueError, message
+from tfgreen.flavor import KERAS3, flavor_of, keras_for
+
+__all__ = ["quantize_aware"]
+
+
+def _is_graph_model(model, flavor: str) -> bool:
+    if flavor == KERAS3:
+        from keras.src.models.functional import Functional
+
+        return isinstance(model, (keras_for(flavor).Sequential, Functional))
+    return bool(getattr(model, "_is_graph_network", False)) or isinstance(
+        model, keras_for(flavor).Sequential
+    )
+
+
+def _names(value, argument: str, known: list[str]) -> set[str] | None:
+    if value is None:
+        return None
+    if isinstance(value, str) or not isinstance(value, Iterable):
+        raise TfgreenTypeError(
+            message(
+                f"`{argument}` must be a list of layer names",
+                "a list or tuple of strings, or None",
+                f"Pass for example {argument}=[{known[0]!r}]" if known else "Pass a list",
+                **{argument: value},
+            )
+        )
+    names = list(value)
+    if not all(isinstance(name, str) for name in names):
+        raise TfgreenTypeError(
+            message(
+                f"`{argument}` must hold layer names (strings)",
+                "a list of `layer.name` strings",
+                "Pass the names, for example [layer.name for layer in model.layers[:2]]",
+                **{argument: value},
+            )
+        )
+    unknown = sorted(set(names) - set(known))
+    if unknown:
+        raise TfgreenValueError(
+            message(
+                f"`{argument}` names layers the model does not have: {unknown}",
+                f"names of the model's layers: {known}",
+                "Check the spelling against `[layer.name for layer in model.layers]`",
+                **{argument: value},
+            )
+        )
+    return set(names)
+
+
+def quantize_aware(
+    model,
+    layers: list[str] | None = None,
+    keep_float: list[str] | None = None,
+    preserve_sparsity: bool = True,
+):
+    """Prepares a Keras model for int8 quantization-aware training.
+
+    Compile and fit the returned model as usual (a couple of epochs of
+    fine-tuning from a trained float model is enough), then export it with
+    `tfgreen.export.convert.convert(qat_model, "int8")`: no calibration data is
+    needed, the int8 ranges were learned in training. The ranges start empty:
+    fit at least one epoch before predicting or exporting.
+
+    tf_keras models are quantized with tfmot (`quantize_apply`). Keras 3
+    models, which tfmot refuses, get tfgreen's own fake-quant layers:
+    symmetric int8 weights (per channel for `Conv2D`), int8 activations with
+    moving min/max ranges, a quantized input, and each `BatchNormalization`
+    after a conv/dense layer folded into it. Keras 3 QAT handles `Dense`,
+    `Conv2D`, `DepthwiseConv2D`, `BatchNormalization`, `ReLU`, `Activation`,
+    `Add`, `Concatenate`, pooling, `Flatten`, `Reshape`, `Dropout`, `Softmax`.
+
+    Args:
+        model: A built Keras 3 or tf_keras Sequential or Functional model,
+            usually already trained in float.
+        layers: Names of the layers to quantize; the others stay float.
+            `None` quantizes every layer. Defaults to `None`.
+        keep_float: Names of layers to leave in float (for example a layer
+            QAT can't handle). Defaults to `None`.
+        preserve_sparsity: Keep zero weights (of a pruned, stripped model) at
+            zero through QAT, so the int8 file stays sparse (tf_keras: tfmot's
+            prune-preserving scheme; Keras 3: fixed zero masks).
+            Defaults to `True`.
+
+    Returns:
+        A new model of the same flavour with the original weights, to
+        compile and fit. Keras 3 models come back as Functional models.
+
+    Example:
+    >>> qat = tfgreen.quantize_aware(model)
+    >>> qat.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    >>> qat.fit(x, y, epochs=2)
+    >>> data = tfgreen.export.convert.convert(qat, "int8", io_dtype="int8")
+    """
+    flavor = flavor_of(model)
+    if not _is_graph_model(model, flavor):
+        raise TfgreenTypeError(
+            message(
+                "quantize_aware needs a Sequential or Functional model",
+                "a model whose layers form a graph Keras can rebuild",
+                "Rebuild a subclassed model with `keras.Sequential` or the functional API",
+                model=type(model).__name__,
+            )
+        )
+    if not model.built or not model.inputs:
+        raise TfgreenValueError(
+            message(
+                "The model is not built, so its layers have no weights yet",
+                "a model with a known input shape",
+                "Start it with `keras.Input(shape)` or call `model.build(input_shape)`",
+                model=model.name,
+            )
+        )
+    if not isinstance(preserve_sparsity, bool):
+        raise TfgreenTypeError(
+            message(
+                "`preserve_sparsity` must be a bool",
+                "True or False",
+                "Pass preserve_sparsity=True to keep a pruned model's zeros",
+                preserve_sparsity=preserve_sparsity,
+            )
+        )
+    known = [layer.name for layer in model.layers]
+    chosen = _names(layers, "layers", known)
+    skipped = _names(keep_float, "keep_float", known) or set()
+    quantized = (set(known) if chosen is None else chosen) - skipped
+    if not quantized:
+        raise TfgreenValueError(
+            message(
+                "No layer is left to quantize",
+                "at least one layer in `layers` that is not in `keep_float`",
+                "Drop some names from keep_float, or pass layers=None",
+                layers=layers,
+                keep_float=keep_float,
+            )
+        )
+    if flavor == KERAS3:
+        from tfgreen.quantization.keras3_qat import quantize_aware_keras3
+
+        return quantize_aware_keras3(model, quantized, preserve_sparsity)
+    from tfgreen.quantization.tfmot_qat import quantize_aware_tf_keras
+
+    return quantize_aware_tf_keras(model, quantized, preserve_sparsity)

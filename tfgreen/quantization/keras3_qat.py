@@ -1,0 +1,297 @@
+"""Quantization-aware training for Keras 3 models, without tfmot.
+
+The model's graph is rebuilt with `keras.models.clone_model`:
+
+- `Dense`, `Conv2D`, `DepthwiseConv2D` become `QuantDense`, `QuantConv2D`,
+  `QuantDepthwiseConv2D` (int8 fake-quant on kernel and output). A
+  `BatchNormalization` right after one of them is folded into its kernel and
+  bias, and a `ReLU`/`ReLU6` right after that into its activation, so the
+  int8 file has neither a float BN nor a separate activation.
+- Layers that make a new value range (`ReLU`, `Activation`, `Add`,
+  `AveragePooling2D`, ...) get an `ActivationQuantizer` on their output.
+- A `BatchNormalization` that can't be folded would stay a float MUL/ADD in
+  the file, so it is refused (name it in `keep_float` to keep it float).
+- Layers that only move or pick values (`MaxPooling2D`, `Flatten`, `Reshape`,
+  `Dropout`, ...) and fixed-range ones (`Softmax`) are kept as they are.
+Layers the caller keeps in float are cloned unchanged; an int8 layer that
+reads a float tensor (a model input, a float layer's output) quantizes it
+first.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+
+from tfgreen.errors import UnsupportedLayerError, message
+from tfgreen.quantization.keras3_layers import (
+    FIXED_RANGE_ACTIVATIONS,
+    FUSED_ACTIVATIONS,
+    ActivationQuantizer,
+    QuantConv2D,
+    QuantDense,
+    QuantDepthwiseConv2D,
+    activation_name,
+)
+
+__all__ = ["SUPPORTED_LAYERS", "quantize_aware_keras3", "unsupported_layers"]
+
+_L = keras.layers
+_STRIP_HINT = ", or remove pruning wrappers first with tfgreen.strip(model)"
+_KERNEL = {_L.Dense: QuantDense, _L.Conv2D: QuantConv2D, _L.DepthwiseConv2D: QuantDepthwiseConv2D}
+_REQUANTIZE = (
+    _L.ReLU,
+    _L.Activation,
+    _L.Add,
+    _L.Subtract,
+    _L.Multiply,
+    _L.Concatenate,
+    _L.AveragePooling2D,
+    _L.GlobalAveragePooling2D,
+)
+_KEEP = (
+    _L.InputLayer,
+    _L.MaxPooling2D,
+    _L.GlobalMaxPooling2D,
+    _L.Flatten,
+    _L.Reshape,
+    _L.Dropout,
+    _L.ZeroPadding2D,
+    _L.Identity,
+    _L.Softmax,
+)
+SUPPORTED_LAYERS = tuple(
+    sorted(
+        {cls.__name__ for cls in (*_KERNEL, *_REQUANTIZE, *_KEEP) if cls is not _L.InputLayer}
+        | {"BatchNormalization (after Dense/Conv2D/DepthwiseConv2D)"}
+    )
+)
+
+
+def _why_unsupported(layer, absorbed: set[int]) -> str | None:
+    """Why a layer can't be quantized (None if it can)."""
+    cls = type(layer)
+    if cls is _L.BatchNormalization:
+        if id(layer) in absorbed:
+            return None
+        return "not right after a Dense/Conv2D/DepthwiseConv2D it could fold into"
+    if cls in _KERNEL:
+        if getattr(layer, "data_format", "channels_last") != "channels_last":
+            return "channels_first data format"
+        name = activation_name(layer.activation)
+        if name not in FUSED_ACTIVATIONS + FIXED_RANGE_ACTIVATIONS:
+            return f"activation {name!r}"
+        return None
+    if cls is _L.Activation:
+        name = activation_name(layer.activation)
+        ok = FUSED_ACTIVATIONS + FIXED_RANGE_ACTIVATIONS
+        return None if name in ok else f"activation {name!r}"
+    if cls in _REQUANTIZE or cls in _KEEP:
+        return None
+    return "layer type"
+
+
+def unsupported_layers(model, quantized: set[str], absorbed: set[int]) -> dict[str, str]:
+    """Layers to quantize that QAT can't handle, by name, with the reason."""
+    return {
+        layer.name: f"{type(layer).__name__}: {reason}"
+        for layer in model.layers
+        if layer.name in quantized and (reason := _why_unsupported(layer, absorbed)) is not None
+    }
+
+
+def _as_functional(model):
+    if isinstance(model, keras.Sequential):
+        return keras.Model(model.inputs, model.outputs, name=model.name)
+    return model
+
+
+def _graph(model):
+    """Consumers of each layer and how often each layer is called, from the graph."""
+    consumers: dict[int, list] = {}
+    calls: dict[int, int] = {}
+    for nodes in model._nodes_by_depth.values():
+        for node in nodes:
+            if node.operation is None or node.is_input:
+                continue
+            calls[id(node.operation)] = calls.get(id(node.operation), 0) + 1
+            for parent in node.parent_nodes:
+                consumers.setdefault(id(parent.operation), []).append(node.operation)
+    return consumers, calls
+
+
+def _foldable_relu(layer) -> str | None:
+    if type(layer) is _L.ReLU:
+        plain = float(layer.negative_slope) == 0.0 and float(layer.threshold) == 0.0
+        if plain and layer.max_value is None:
+            return "relu"
+        if plain and layer.max_value is not None and float(layer.max_value) == 6.0:
+            return "relu6"
+        return None
+    if type(layer) is _L.Activation:
+        name = activation_name(layer.activation)
+        return name if name in ("relu", "relu6") else None
+    return None
+
+
+def _fold_plan(model, quantized: set[str]):
+    """Which BN/ReLU layers fold into which kernel layer: {kernel: (bn, activation)}."""
+    consumers, calls = _graph(model)
+    outputs = {id(t._keras_history.operation) for t in model.outputs}
+    plan, absorbed = {}, set()
+
+    def sole_next(layer):
+        nxt = consumers.get(id(layer), [])
+        if len(nxt) != 1 or id(layer) in outputs or calls.get(id(nxt[0]), 0) != 1:
+            return None
+        return nxt[0] if nxt[0].name in quantized else None
+
+    for layer in model.layers:
+        if type(layer) not in _KERNEL or layer.name not in quantized or calls.get(id(layer)) != 1:
+            continue
+        if activation_name(layer.activation) != "linear":
+            continue
+        bn, activation, current = None, None, layer
+        candidate = sole_next(current)
+        if (
+            type(candidate) is _L.BatchNormalization
+            and candidate.axis in (-1, len(candidate.input.shape) - 1)
+            and candidate.moving_mean.shape[0] == layer.compute_output_shape(layer.input.shape)[-1]
+        ):
+            bn, current = candidate, candidate
+            absorbed.add(id(bn))
+        candidate = sole_next(current)
+        if candidate is not None and (name := _foldable_relu(candidate)) is not None:
+            activation = name
+            absorbed.add(id(candidate))
+        if bn is not None or activation is not None:
+            plan[layer.name] = (bn, activation)
+    return plan, absorbed
+
+
+def _folded_weights(layer, bn):
+    """Kernel and bias of `layer` with `bn` (or None) folded in."""
+    kernel = np.asarray(layer.kernel)
+    depthwise = isinstance(layer, _L.DepthwiseConv2D)
+    channels = kernel.shape[2] * kernel.shape[3] if depthwise else kernel.shape[-1]
+    bias = np.asarray(layer.bias) if layer.use_bias else np.zeros(channels, np.float32)
+    if bn is None:
+        return kernel, bias
+    gamma = np.asarray(bn.gamma) if bn.scale else 1.0
+    beta = np.asarray(bn.beta) if bn.center else 0.0
+    scale = gamma / np.sqrt(np.asarray(bn.moving_variance) + bn.epsilon)
+    bias = (bias - np.asarray(bn.moving_mean)) * scale + beta
+    # A depthwise kernel is (h, w, in, multiplier); output channel i*multiplier+m.
+    kernel = kernel * (scale.reshape(kernel.shape[2], kernel.shape[3]) if depthwise else scale)
+    return kernel.astype(np.float32), bias.astype(np.float32)
+
+
+def quantize_aware_keras3(model, quantized: set[str], preserve_sparsity: bool):
+    """Rebuilds a Keras 3 model for QAT (see the module docstring).
+
+    Args:
+        model: A built Keras 3 Sequential or Functional model.
+        quantized: Names of the layers to quantize; others stay float.
+        preserve_sparsity: Keep zero kernel weights at zero while training.
+
+    Returns:
+        A new Functional Keras 3 model with the original weights, ready to
+        compile and fit.
+
+    Example:
+    >>> qat = quantize_aware_keras3(model, {layer.name for layer in model.layers}, True)
+    """
+    source = _as_functional(model)
+    plan, absorbed = _fold_plan(source, quantized)
+    bad = unsupported_layers(source, quantized, absorbed)
+    if bad:
+        raise UnsupportedLayerError(
+            message(
+                f"Quantization-aware training can't handle {len(bad)} layer(s): "
+                + ", ".join(f"{k} ({v})" for k, v in bad.items()),
+                f"layers of the types {', '.join(SUPPORTED_LAYERS)}",
+                "Leave them in float with keep_float="
+                + repr(sorted(bad))
+                + _STRIP_HINT * any("Prune" in reason for reason in bad.values()),
+                layers=sorted(bad),
+            )
+        )
+    originals: dict[int, keras.layers.Layer] = {}
+    pending: list[tuple] = []
+
+    def clone(layer):
+        if id(layer) in absorbed:
+            new = layer
+        elif type(layer) in _KERNEL and layer.name in quantized:
+            bn, activation = plan.get(layer.name, (None, None))
+            kernel, bias = _folded_weights(layer, bn)
+            config = {**layer.get_config(), "use_bias": True}
+            if activation is not None:
+                config["activation"] = activation
+            config["keep_zeros"] = bool(preserve_sparsity and np.any(kernel == 0))
+            new = _KERNEL[type(layer)].from_config(config)
+            pending.append((new, kernel, bias))
+        else:
+            new = layer.__class__.from_config(layer.get_config())
+            if layer.weights:
+                pending.append((new, layer.get_weights(), None))
+        originals[id(new)] = layer
+        return new
+
+    inputs = keras.tree.map_structure(
+        lambda t: keras.Input(batch_shape=t.shape, dtype=t.dtype, name=t.name), source.input
+    )
+    model_inputs = keras.tree.flatten(inputs)
+    # New tensors that already carry int8 ranges, and the quantizer made for a
+    # float tensor (shared by all the quantized layers that read it).
+    int8_ids: set[int] = set()
+    quantizers: dict[int, object] = {}
+
+    def mark(outputs):
+        int8_ids.update(id(t) for t in keras.tree.flatten(outputs))
+        return outputs
+
+    def quantize_float(tensor, consumer: str):
+        if not isinstance(tensor, keras.KerasTensor) or id(tensor) in int8_ids:
+            return tensor
+        if id(tensor) not in quantizers:
+            if any(tensor is t for t in model_inputs):
+                index = next(i for i, t in enumerate(model_inputs) if tensor is t)
+                name = "input_quantizer" if len(model_inputs) == 1 else f"input_quantizer_{index}"
+            else:
+                name = f"{consumer}_input_quantizer"
+            quantizers[id(tensor)] = mark(ActivationQuantizer(name=name)(tensor))
+        return quantizers[id(tensor)]
+
+    def call(new, *args, **kwargs):
+        original = originals[id(new)]
+        if id(original) in absorbed:
+            return args[0]
+        if original.name not in quantized:
+            outputs = new(*args, **kwargs)
+            # Layers that only move values pass int8 through whatever the caller chose.
+            tensors = [t for t in keras.tree.flatten(args) if isinstance(t, keras.KerasTensor)]
+            if type(original) in _KEEP and all(id(t) in int8_ids for t in tensors):
+                mark(outputs)
+            return outputs
+        args = keras.tree.map_structure(lambda t: quantize_float(t, original.name), args)
+        outputs = new(*args, **kwargs)
+        if type(original) in _REQUANTIZE:
+            outputs = ActivationQuantizer(name=f"{original.name}_quantizer")(outputs)
+        return mark(outputs)
+
+    qat = keras.models.clone_model(
+        source,
+        input_tensors=inputs,
+        clone_function=clone,
+        call_function=call,
+    )
+    for new, kernel, bias in pending:
+        if bias is None:
+            new.set_weights(kernel)
+            continue
+        new.kernel.assign(kernel)
+        new.bias.assign(bias)
+        if new.keep_zeros:
+            new.kernel_mask.assign((kernel != 0).astype(np.float32))
+    return qat
