@@ -48,6 +48,8 @@ _NOISE = (
     re.compile(r"^\s+warnings\.warn\($"),
 )
 
+_SITE_PACKAGES = re.compile(r"\S*/site-packages/")  # this machine's install path
+
 
 def notebook_paths() -> list[Path]:
     """Returns the notebooks in reading order (`01_...`, `02_...`, ...)."""
@@ -140,7 +142,7 @@ def clean_outputs(notebook) -> None:
                 lines = [ln for ln in lines if ln.strip() and not any(p.search(ln) for p in _NOISE)]
                 if not lines:
                     continue
-                output["text"] = "".join(lines)
+                output["text"] = _SITE_PACKAGES.sub(".../site-packages/", "".join(lines))
             kept.append(output)
         if cell.cell_type == "code":
             cell.outputs = kept
