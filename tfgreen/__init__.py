@@ -45,7 +45,7 @@ _LAZY = {
     "quantize_aware": "tfgreen.quantization",
     "Distiller": "tfgreen.distillation",
 }
-_SUBMODULES = ("callbacks", "datasets", "models")
+_SUBMODULES = ("callbacks", "datasets", "distribute", "models")
 
 __all__ = [
     "CalibrationError",

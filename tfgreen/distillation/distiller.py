@@ -21,6 +21,7 @@ from tfgreen.distillation.losses import (
     find_layer,
     output_kind,
 )
+from tfgreen.distribute import check_strategy, strategy_of
 from tfgreen.errors import TfgreenTypeError, TfgreenValueError, UnsupportedLayerError, message
 from tfgreen.flavor import KERAS3, flavor_of
 
@@ -135,7 +136,8 @@ def _check_models(teacher, student) -> str:
                 )
             )
     optimizer = getattr(teacher, "optimizer", None)
-    if optimizer is not None and int(optimizer.iterations) == 0:
+    # `.numpy()`: under tf.distribute the counter is a MirroredVariable that int() refuses.
+    if optimizer is not None and int(optimizer.iterations.numpy()) == 0:
         warnings.warn(
             message(
                 "The teacher was compiled but never trained (its optimizer made 0 steps)",
@@ -329,6 +331,7 @@ class Distiller(metaclass=_DistillerMeta):
         name: str = "distiller",
     ):
         flavor = _check_models(teacher, student)
+        check_strategy(student, strategy_of())  # tfgreen.distribute: refuse what it can't run
         temperature = check_temperature(temperature)
         student_loss_weight = _check_weight(student_loss_weight, "student_loss_weight", 1.0)
         specs, weights = _check_losses(distillation_losses, distillation_loss_weights, flavor)

@@ -23,7 +23,8 @@ import logging
 import time
 from pathlib import Path
 
-from tfgreen.energy._callback import DualCallback
+from tfgreen._callback import DualCallback
+from tfgreen.distribute import all_reduce, is_chief, strategy_of, worker_info
 from tfgreen.errors import TfgreenTypeError, TfgreenValueError, message
 
 __all__ = ["EnergyTracker", "TrackerUser", "check_country", "open_codecarbon", "method_of"]
@@ -221,6 +222,14 @@ class EnergyTracker(DualCallback):
     then `"estimate"`, else `"measured"`; `tracker.method_detail` says how.
     The first `fit` in a process spends about a second detecting hardware.
 
+    Under a multi-worker `tf.distribute` strategy each worker measures its own
+    process and the tracker sums every epoch over the workers (a collective
+    all-reduce, `tfgreen.distribute.all_reduce`): `energy_kwh` and `co2_kg`
+    are then the cluster's totals, the same on every worker (so the chief
+    reports the total and an `EnergyBudget` stops all workers together), and
+    `worker_energy_kwh` / `worker_co2_kg` this worker's own (also in `logs`).
+    Only the chief keeps CodeCarbon's CSV in `output_dir`.
+
     Args:
         country_iso_code: 3-letter ISO code of the country whose grid powers
             the machine (its carbon intensity turns kWh into CO2).
@@ -237,7 +246,8 @@ class EnergyTracker(DualCallback):
         verbose: 1 prints one line per epoch. Defaults to `0`.
 
     Attributes (after `fit`):
-        energy_kwh, co2_kg: Totals of the last `fit`.
+        energy_kwh, co2_kg: Totals of the last `fit` (over all workers).
+        worker_energy_kwh, worker_co2_kg: This worker's own totals.
         epochs: One dict per epoch (epoch, energy_kwh, co2_kg, seconds).
         method, method_detail: How the figures were obtained.
 
@@ -274,15 +284,24 @@ class EnergyTracker(DualCallback):
     def _reset(self) -> None:
         self.energy_kwh = 0.0
         self.co2_kg = 0.0
+        self.worker_energy_kwh = 0.0
+        self.worker_co2_kg = 0.0
+        self._strategy = None
+        self._multi_worker = False
         self.epochs: list[dict] = []
         self.last_epoch: int | None = None
         self.running = False
 
     def on_train_begin(self, logs=None):
         self._reset()
+        # tf.distribute: every worker measures itself; epochs are summed over workers.
+        self._strategy = strategy_of(self.model) if self.model is not None else strategy_of()
+        self._multi_worker = worker_info(self._strategy)["multi_worker"]
         if self._codecarbon is None:  # one CodeCarbon tracker serves every fit
+            # Only the chief writes CodeCarbon's CSV; the other workers write nothing.
+            output_dir = self.output_dir if is_chief(self._strategy) else None
             self._codecarbon = open_codecarbon(
-                self.country_iso_code, self.tracking_mode, self.cpu_watts, self.output_dir
+                self.country_iso_code, self.tracking_mode, self.cpu_watts, output_dir
             )
         elif self._task_open:  # a previous fit raised before its end: close its task
             self._codecarbon.stop_task()
@@ -299,6 +318,11 @@ class EnergyTracker(DualCallback):
         now = time.perf_counter()
         energy, co2, seconds = kwh - self._last[0], kg - self._last[1], now - self._last[2]
         self._last = (kwh, kg, now)
+        self.worker_energy_kwh += energy
+        self.worker_co2_kg += co2
+        if self._multi_worker:  # the same cluster-wide figures on every worker
+            energy = all_reduce(energy, strategy=self._strategy)
+            co2 = all_reduce(co2, strategy=self._strategy)
         self.energy_kwh += energy
         self.co2_kg += co2
         self.last_epoch = epoch
@@ -319,6 +343,9 @@ class EnergyTracker(DualCallback):
         logs["co2_kg"] = self.co2_kg
         logs["epoch_energy_kwh"] = self.epochs[-1]["energy_kwh"]
         logs["epoch_co2_kg"] = self.epochs[-1]["co2_kg"]
+        if self._multi_worker:
+            logs["worker_energy_kwh"] = self.worker_energy_kwh
+            logs["worker_co2_kg"] = self.worker_co2_kg
 
     def on_train_end(self, logs=None):
         if not self.running:
@@ -374,6 +401,11 @@ class TrackerUser(DualCallback):
             )
         self._own = tracker is None
         self.tracker = EnergyTracker(country_iso_code) if tracker is None else tracker
+
+    def set_model(self, model):
+        super().set_model(model)
+        if self._own:
+            self.tracker.set_model(model)
 
     def on_train_begin(self, logs=None):
         if self._own:

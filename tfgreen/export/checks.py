@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from tfgreen.export.flatbuffer import TfliteModelInfo
+from tfgreen.export.flatbuffer import OpInfo, TfliteModelInfo
 
 __all__ = [
     "LUT_OPS",
     "tensor_details",
     "float_ops",
+    "is_float_op",
     "parity",
     "accuracy",
     "max_lsb_difference",
@@ -77,14 +78,15 @@ def float_ops(info: TfliteModelInfo) -> list[str]:
     >>> float_ops(read_tflite(Path("edge_cpu.tflite").read_bytes()))
     ['SIN']
     """
-    names = []
-    for op in info.ops:
-        if op.name in _CONVERSION_OPS:
-            continue
-        tensors = [info.tensors[i] for i in op.inputs + op.outputs if i >= 0]
-        if any(t.dtype.startswith("float") and not t.is_constant for t in tensors):
-            names.append(op.name)
-    return names
+    return [op.name for op in info.ops if is_float_op(info, op)]
+
+
+def is_float_op(info: TfliteModelInfo, op: OpInfo) -> bool:
+    """Whether one op computes in float (see `float_ops`)."""
+    if op.name in _CONVERSION_OPS:
+        return False
+    tensors = [info.tensors[i] for i in op.inputs + op.outputs if i >= 0]
+    return any(t.dtype.startswith("float") and not t.is_constant for t in tensors)
 
 
 def _as_list(outputs) -> list[np.ndarray]:

@@ -167,15 +167,11 @@ def _wrapped(model, batch_size: int | None):
 
 def _check_quantize_aware(data: bytes, allow_float_ops: bool) -> None:
     """Checks an int8 conversion without calibration data really gave int8 kernels."""
+    from tfgreen.export.checks import is_float_op
     from tfgreen.export.flatbuffer import read_tflite
 
     info = read_tflite(data)
-    floats = [
-        op
-        for op in info.ops
-        if op.name not in ("QUANTIZE", "DEQUANTIZE")
-        and any(info.tensors[i].dtype == "float32" for i in op.inputs if i >= 0)
-    ]
+    floats = [op for op in info.ops if is_float_op(info, op)]
     float_ops = sorted({op.name for op in floats})
     kernels = [op for op in info.ops if op.name in _KERNEL_OPS]
     if kernels and all(op in floats for op in kernels):

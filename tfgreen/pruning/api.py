@@ -14,6 +14,7 @@ from types import ModuleType
 
 import numpy as np
 
+from tfgreen.distribute import check_strategy, strategy_of
 from tfgreen.errors import TfgreenTypeError, TfgreenValueError, UnsupportedLayerError, message
 from tfgreen.flavor import KERAS3, flavor_of, keras_for
 from tfgreen.pruning._clone import clone_layers
@@ -183,6 +184,7 @@ def prune(
     {'dense1': 0.8, 'dense2': 0.8, 'output': 0.8}
     """
     flavor = flavor_of(model)
+    check_strategy(model, strategy_of())  # tfgreen.distribute: refuse what tf.distribute can't run
     sparsity = check_sparsity(sparsity)
     schedule = _make_schedule(schedule, sparsity)
     m_by_n = parse_structure(structure)

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import warnings
 
-import keras
 import numpy as np
 
+from tfgreen._callback import DualCallback
 from tfgreen.errors import TfgreenValueError, message
 from tfgreen.pruning.api import backend_for
 
 __all__ = ["Pruning"]
 
 
-class Pruning(keras.callbacks.Callback):
+class Pruning(DualCallback):
     """Drives the pruning masks of a `tfgreen.prune` model during `fit()`.
 
     Works in `fit()` of Keras 3 and tf_keras models. When training starts it

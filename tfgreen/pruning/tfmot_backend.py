@@ -194,8 +194,11 @@ def masked_kernel(wrapper) -> np.ndarray:
 
 def strip(model):
     """tfmot's `strip_pruning`: the plain tf_keras model, kernels masked."""
-    for layer in wrappers(model):
-        layer.pruning_obj.weight_mask_op()
+    # tf.distribute: apply the masks in the strategy's cross-replica context;
+    # outside it tfmot would merge_call into the default strategy and fail.
+    with model.distribute_strategy.scope():
+        for layer in wrappers(model):
+            layer.pruning_obj.weight_mask_op()
     return _sparsity.strip_pruning(model)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from tfgreen.distribute import check_strategy, strategy_of
 from tfgreen.errors import TfgreenTypeError, TfgreenValueError, message
 from tfgreen.flavor import KERAS3, flavor_of, keras_for
 
@@ -106,6 +107,7 @@ def quantize_aware(
     >>> data = tfgreen.export.convert.convert(qat, "int8", io_dtype="int8")
     """
     flavor = flavor_of(model)
+    check_strategy(model, strategy_of())  # tfgreen.distribute: refuse what tf.distribute can't run
     if not _is_graph_model(model, flavor):
         raise TfgreenTypeError(
             message(
