@@ -28,3 +28,6 @@ bench: $(STAMP)
 
 clean:
 	rm -rf tfgreen-demo .pytest_cache build *.egg-info
+
+notebooks: $(STAMP)
+	$(BIN)/python notebooks/run_all.py

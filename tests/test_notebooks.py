@@ -2,8 +2,8 @@
 
 Each notebook ends with a cell tagged `summary` that prints a JSON dict of the
 figures it computed; the checks below assert on those real numbers. A notebook
-lists the tfgreen names it needs in its metadata (`tfgreen.requires`); until
-the area providing one is merged the notebook is skipped with the name given.
+lists the tfgreen names it needs in its metadata (`tfgreen.requires`); each of
+them must exist, so a renamed public name fails here with the name given.
 """
 
 from __future__ import annotations
@@ -55,10 +55,9 @@ def _missing(name: str) -> bool:
     return False
 
 
-def _skip_unless_merged(notebook) -> None:
+def _check_requirements(notebook) -> None:
     missing = [n for n in notebook.metadata["tfgreen"]["requires"] if _missing(n)]
-    if missing:
-        pytest.skip(f"needs tfgreen.{', tfgreen.'.join(missing)} (area not merged yet)")
+    assert not missing, f"the notebook uses tfgreen.{', tfgreen.'.join(missing)}, which is gone"
 
 
 def test_every_notebook_is_there():
@@ -170,7 +169,7 @@ CHECKS = {
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_runs_in_quick_mode(path, tmp_path):
     notebook = _read(path)
-    _skip_unless_merged(notebook)
+    _check_requirements(notebook)
     executed = run_all.execute_notebook(path, quick=True, workdir=tmp_path, timeout=300)
     summary = run_all.summary_of(executed)
     assert summary["quick"] is True
