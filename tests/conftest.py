@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -10,6 +14,48 @@ import numpy as np
 import pytest
 
 from tfgreen.flavor import FLAVORS, keras_for
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_python(*args: str, env_extra: dict | None = None, timeout: int = 300):
+    """Runs `python ARGS` in a fresh process: the repo importable, the user's Keras untouched."""
+    env = {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}
+    env.update({"PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3", **(env_extra or {})})
+    return subprocess.run(
+        [sys.executable, *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+        check=False,
+    )
+
+
+@pytest.fixture
+def python_run():
+    """`python_run(*args, env_extra=None, timeout=300)`: `python ARGS` in a fresh process."""
+    return run_python
+
+
+@pytest.fixture
+def python_json(tmp_path):
+    """`python_json(source, *args)`: runs a script in a fresh process, returns its last line as JSON.
+
+    For what must happen before TensorFlow starts (logical CPU devices for
+    `tf.distribute`) or in a clean interpreter (which modules get imported).
+    """
+
+    def run(source: str, *args: str, timeout: int = 300):
+        script = tmp_path / "script.py"
+        script.write_text(source)
+        done = run_python(
+            str(script), *args, env_extra={"TF_CPP_MIN_LOG_LEVEL": "2"}, timeout=timeout
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+    return run
 
 
 @pytest.fixture

@@ -1,24 +1,4 @@
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 from tfgreen.cli import main
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def run_cli(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
-    """Runs `python -m tfgreen ARGS` in a fresh process."""
-    env = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="3")
-    return subprocess.run(
-        [sys.executable, "-m", "tfgreen", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=timeout,
-        check=False,
-    )
 
 
 def test_help_lists_subcommands(capsys):
@@ -33,13 +13,13 @@ def test_no_command_exits_2():
     assert main([]) == 2
 
 
-def test_demo_quick_runs_the_whole_pipeline(tmp_path):
+def test_demo_quick_runs_the_whole_pipeline(tmp_path, python_run):
     import json
 
     import matplotlib.image
 
     out = tmp_path / "demo"
-    done = run_cli("demo", "--quick", "--out", str(out))
+    done = python_run("-m", "tfgreen", "demo", "--quick", "--out", str(out), timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     rows = {row["model"]: row for row in json.loads((out / "comparison.json").read_text())["rows"]}
     assert set(rows) == {
@@ -67,9 +47,9 @@ def test_demo_quick_runs_the_whole_pipeline(tmp_path):
     assert len(list(out.glob("*.png"))) >= 3
 
 
-def test_demo_out_is_a_file_exits_2(tmp_path):
+def test_demo_out_is_a_file_exits_2(tmp_path, python_run):
     target = tmp_path / "file.txt"
     target.write_text("x")
-    done = run_cli("demo", "--quick", "--out", str(target))
+    done = python_run("-m", "tfgreen", "demo", "--quick", "--out", str(target))
     assert done.returncode == 2
     assert "Traceback" not in done.stderr and "is a file" in done.stderr

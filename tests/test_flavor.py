@@ -1,7 +1,4 @@
 import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
@@ -9,21 +6,9 @@ from tfgreen.errors import TfgreenError, TfgreenTypeError, TfgreenValueError
 from tfgreen.flavor import flavor_of, keras_for, tfmot
 from tfgreen.models import small_mlp
 
-ROOT = Path(__file__).resolve().parents[1]
 
-
-def _python(code: str) -> str:
-    env = {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}
-    env["PYTHONPATH"] = str(ROOT)
-    env["TF_CPP_MIN_LOG_LEVEL"] = "3"
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-        check=False,
-    )
+def _last_line(python_run, code: str) -> str:
+    done = python_run("-c", code)
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout.strip().splitlines()[-1]
 
@@ -47,21 +32,19 @@ def test_keras_for_rejects_unknown_flavor():
     assert isinstance(info.value, (TfgreenError, ValueError))
 
 
-def test_import_tfgreen_does_not_import_tfmot():
-    assert (
-        _python("import tfgreen, sys; print('tensorflow_model_optimization' in sys.modules)")
-        == "False"
-    )
+def test_import_tfgreen_does_not_import_tfmot(python_run):
+    code = "import tfgreen, sys; print('tensorflow_model_optimization' in sys.modules)"
+    assert _last_line(python_run, code) == "False"
 
 
-def test_tfmot_leaves_users_keras_alone():
+def test_tfmot_leaves_users_keras_alone(python_run):
     """tfmot's import sets TF_USE_LEGACY_KERAS; after tfgreen uses it, tf.keras is still Keras 3."""
     code = (
         "import os, tfgreen.flavor as f; m = f.tfmot(); import tensorflow as tf, keras;"
         "print(os.environ.get('TF_USE_LEGACY_KERAS'), tf.keras.Model.__module__.split('.')[0],"
         " keras.__version__.split('.')[0], hasattr(m, 'sparsity'))"
     )
-    assert _python(code) == "None keras 3 True"
+    assert _last_line(python_run, code) == "None keras 3 True"
 
 
 def test_tfmot_is_the_same_module_each_time():

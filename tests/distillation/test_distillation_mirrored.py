@@ -9,10 +9,6 @@ the summed gradients equal the single-device gradient.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
@@ -76,17 +72,10 @@ print("RESULT" + json.dumps(out))
 
 
 @pytest.mark.slow
-def test_mirrored_strategy_matches_one_device(flavor, tmp_path):
+def test_mirrored_strategy_matches_one_device(flavor, tmp_path, python_run):
     script = tmp_path / "mirrored.py"
     script.write_text(_SCRIPT)
-    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
-    done = subprocess.run(
-        [sys.executable, str(script), flavor],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
+    done = python_run(str(script), flavor)
     lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT")]
     assert done.returncode == 0 and lines, done.stderr[-3000:]
     result = json.loads(lines[-1][len("RESULT") :])

@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
 from tfgreen.flavor import keras_for
 
-ROOT = Path(__file__).resolve().parents[2]
 _MODELS: dict = {}
 
 
@@ -50,23 +44,3 @@ def softmax_cnn(flavor, digits, digits_flat):
 def trained_mlp(flavor, digits, digits_flat):
     """A trained 64-256-256-10 MLP on flat digits (weight-dominated)."""
     return _trained(flavor, "mlp", digits, digits_flat)
-
-
-def run_python(*args: str, env_extra: dict | None = None, timeout: int = 300):
-    """Runs `python ARGS` in a fresh process with the repo on PYTHONPATH."""
-    env = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="3")
-    env.update(env_extra or {})
-    return subprocess.run(
-        [sys.executable, *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=timeout,
-        check=False,
-    )
-
-
-@pytest.fixture
-def python_run():
-    """`run_python(*args, env_extra=None)`: runs Python in a fresh process with the repo importable."""
-    return run_python

@@ -1,9 +1,5 @@
 """Pruning under MirroredStrategy with 2 logical CPUs, in a subprocess (devices set before TF starts)."""
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -50,26 +46,9 @@ print(json.dumps({
 """
 
 
-def _run(tmp_path, source: str, *args: str) -> dict:
-    script = tmp_path / "script.py"
-    script.write_text(source)
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
-    env.pop("TF_USE_LEGACY_KERAS", None)
-    done = subprocess.run(
-        [sys.executable, str(script), *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
 @pytest.mark.slow
-def test_mirrored_strategy_reaches_target_with_identical_masks(flavor, tmp_path):
-    result = _run(tmp_path, _MIRRORED, flavor)
+def test_mirrored_strategy_reaches_target_with_identical_masks(flavor, python_json):
+    result = python_json(_MIRRORED, flavor)
     assert sorted(result["layers"]) == ["dense1", "dense2", "output"]
     for name, layer in result["layers"].items():
         assert layer["replicas"] == 2

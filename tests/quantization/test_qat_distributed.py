@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -46,20 +42,8 @@ print(json.dumps({
 """
 
 
-def test_qat_trains_under_mirrored_strategy(flavor, tmp_path):
-    script = tmp_path / "mirrored_qat.py"
-    script.write_text(_SCRIPT)
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
-    done = subprocess.run(
-        [sys.executable, str(script), flavor],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+def test_qat_trains_under_mirrored_strategy(flavor, python_json):
+    result = python_json(_SCRIPT, flavor)
     assert result["replicas"] == 2
     assert all(np.isfinite(value) for value in result["loss"])
     assert result["loss"][-1] < result["loss"][0]

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -177,7 +174,7 @@ def test_batchnorm_that_cannot_fold_is_refused(flavor, keras):
     assert any(layer.name.endswith("lonely_bn") for layer in qat.layers)
 
 
-def test_keras3_path_never_imports_tfmot(tmp_path):
+def test_keras3_path_never_imports_tfmot(tmp_path, python_run):
     script = tmp_path / "no_tfmot.py"
     script.write_text(
         "import os, sys\n"
@@ -188,11 +185,7 @@ def test_keras3_path_never_imports_tfmot(tmp_path):
         f"tfgreen.load_model({str(tmp_path / 'q.keras')!r})\n"
         "print('tensorflow_model_optimization' in sys.modules, os.environ.get('TF_USE_LEGACY_KERAS'))\n"
     )
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
-    env.pop("TF_USE_LEGACY_KERAS", None)
-    done = subprocess.run(
-        [sys.executable, str(script)], capture_output=True, text=True, env=env, check=False
-    )
+    done = python_run(str(script))
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip().splitlines()[-1] == "False None"
 
