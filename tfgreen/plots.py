@@ -92,13 +92,26 @@ def tradeoff_plot(
     axes = figure.add_subplot()
     points = [(row.get(cost_key), row.get(value_key)) for row in rows]
     front = pareto_front(points)
+    known = [(c, v) for c, v in points if c is not None and v is not None]
+    spans = (
+        [max(max(axis) - min(axis), 1e-12) for axis in zip(*known, strict=True)] if known else []
+    )
+    placed: list[tuple[float, float]] = []
     for i, (row, (cost, value)) in enumerate(zip(rows, points, strict=True)):
         if cost is None or value is None:
             continue
         on_front = i in front
         axes.scatter([cost], [value], s=60, color="tab:green" if on_front else "tab:gray", zorder=3)
+        # Points that nearly coincide get their labels stacked instead of overprinted.
+        stacked = sum(
+            abs(cost - c) < spans[0] / 15 and abs(value - v) < spans[1] / 25 for c, v in placed
+        )
+        placed.append((cost, value))
         axes.annotate(
-            str(row.get("model", i)), (cost, value), textcoords="offset points", xytext=(5, 5)
+            str(row.get("model", i)),
+            (cost, value),
+            textcoords="offset points",
+            xytext=(5, 5 - 12 * stacked),
         )
     if front:
         axes.step(
