@@ -27,7 +27,7 @@ def _cell(value) -> str:
 
 
 def _grid(rows: Sequence[dict], columns: Sequence[str] | None):
-    columns = list(columns or (rows[0].keys() if rows else []))
+    columns = list(columns or dict.fromkeys(key for row in rows for key in row))
     cells = [[_cell(row.get(c)) for c in columns] for row in rows]
     widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
     return columns, cells, widths
@@ -38,7 +38,8 @@ def text_table(rows: Sequence[dict], columns: Sequence[str] | None = None) -> st
 
     Args:
         rows: One dict per row.
-        columns: Column order; defaults to the keys of the first row.
+        columns: Column order; defaults to every key of the rows, in order of
+            first appearance.
             Defaults to `None`.
 
     Returns:
@@ -61,7 +62,8 @@ def markdown_table(rows: Sequence[dict], columns: Sequence[str] | None = None) -
 
     Args:
         rows: One dict per row.
-        columns: Column order; defaults to the keys of the first row.
+        columns: Column order; defaults to every key of the rows, in order of
+            first appearance.
             Defaults to `None`.
 
     Returns:

@@ -31,3 +31,15 @@ def test_runner_writes_json_and_markdown(runner, tmp_path):
 def test_runner_rejects_unknown_names(runner, tmp_path):
     with pytest.raises(SystemExit, match="unknown benchmark"):
         runner.run_all(["nope"], out=tmp_path, folder=tmp_path)
+
+
+def test_rows_of_different_shapes_keep_every_column(runner, tmp_path):
+    folder = tmp_path / "benches"
+    folder.mkdir()
+    (folder / "bench_mixed.py").write_text(
+        "def run(quick):\n    return [{'case': 'size', 'ratio': 0.26}, {'case': 'time', 'seconds': 1.5}]\n"
+    )
+    runner.run_all(None, quick=True, out=tmp_path / "out", folder=folder)
+    table = (tmp_path / "out" / "README.md").read_text()
+    assert "| case | ratio | seconds |" in table
+    assert "| time | -     | 1.5     |" in table
