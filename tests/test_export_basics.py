@@ -59,3 +59,15 @@ def test_runner_latency_is_positive(int8_bytes, digits):
     _, (x_test, _) = digits
     figures = TfliteRunner(int8_bytes).latency_ms(x_test, runs=10)
     assert 0 < figures["p50"] <= figures["p90"]
+
+
+def test_missing_tflite_file_is_named_everywhere(tmp_path):
+    import tfgreen
+    from tfgreen.cli import main
+    from tfgreen.errors import TfgreenFileNotFoundError
+
+    missing = tmp_path / "nope.tflite"
+    for call in (TfliteRunner, tfgreen.inspect_tflite):
+        with pytest.raises(TfgreenFileNotFoundError, match=r"does not exist.*nope\.tflite"):
+            call(missing)
+    assert main(["bench", str(missing)]) == 2

@@ -38,9 +38,8 @@ def text_table(rows: Sequence[dict], columns: Sequence[str] | None = None) -> st
 
     Args:
         rows: One dict per row.
-        columns: Column order; defaults to every key of the rows, in order of
-            first appearance.
-            Defaults to `None`.
+        columns: Column order; `None` takes every key of the rows, in order
+            of first appearance. Defaults to `None`.
 
     Returns:
         The table as a string.
@@ -62,9 +61,8 @@ def markdown_table(rows: Sequence[dict], columns: Sequence[str] | None = None) -
 
     Args:
         rows: One dict per row.
-        columns: Column order; defaults to every key of the rows, in order of
-            first appearance.
-            Defaults to `None`.
+        columns: Column order; `None` takes every key of the rows, in order
+            of first appearance. Defaults to `None`.
 
     Returns:
         The table as a string.

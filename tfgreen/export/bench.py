@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tfgreen.errors import TfgreenFileNotFoundError, TfgreenValueError, message
+from tfgreen.errors import TfgreenValueError, message
 
 __all__ = ["bench_tflite", "add_arguments", "run"]
 
@@ -55,19 +55,10 @@ def bench_tflite(
     >>> bench_tflite("out/model.tflite", runs=50)["p50"]
     0.012
     """
-    from tfgreen.export.flatbuffer import read_tflite
+    from tfgreen.export.flatbuffer import existing_tflite, read_tflite
     from tfgreen.export.runtime import TfliteRunner
 
-    path = Path(path)
-    if not path.is_file():
-        raise TfgreenFileNotFoundError(
-            message(
-                "The .tflite file does not exist",
-                "a path to a .tflite file",
-                "Check the path",
-                path=str(path),
-            )
-        )
+    path = existing_tflite(path)
     _positive("runs", runs)
     _positive("threads", threads)
     read_tflite(path.read_bytes())

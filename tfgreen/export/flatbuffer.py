@@ -10,12 +10,13 @@ can at worst raise `TfliteFileError`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
-from tfgreen.errors import TfliteFileError, message
+from tfgreen.errors import TfgreenFileNotFoundError, TfliteFileError, message
 
-__all__ = ["TensorInfo", "OpInfo", "TfliteModelInfo", "read_tflite"]
+__all__ = ["TensorInfo", "OpInfo", "TfliteModelInfo", "read_tflite", "existing_tflite"]
 
 _WEIGHT_OPS = {"FULLY_CONNECTED": 1, "CONV_2D": 1, "DEPTHWISE_CONV_2D": 1, "TRANSPOSE_CONV": 1}
 _NUMPY = {
@@ -123,6 +124,26 @@ def _check_indices(ops: list[OpInfo], count: int, graph) -> None:
                 tensor_index=bad[0],
             )
         )
+
+
+def existing_tflite(path) -> Path:
+    """Returns `path` as a `Path`, or raises `TfgreenFileNotFoundError` naming it.
+
+    Example:
+    >>> existing_tflite("out/model.tflite").stat().st_size
+    45112
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise TfgreenFileNotFoundError(
+            message(
+                "The .tflite file does not exist",
+                "a path to a file written by tfgreen.export_tflite or the TFLite converter",
+                "Check the path",
+                path=str(path),
+            )
+        )
+    return path
 
 
 def read_tflite(data: bytes) -> TfliteModelInfo:

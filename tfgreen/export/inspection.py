@@ -19,9 +19,9 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from tfgreen.errors import TfgreenFileNotFoundError, TfgreenValueError, TfliteFileError, message
+from tfgreen.errors import TfgreenValueError, TfliteFileError, message
 from tfgreen.export import checks
-from tfgreen.export.flatbuffer import read_tflite
+from tfgreen.export.flatbuffer import existing_tflite, read_tflite
 
 __all__ = ["inspect_tflite", "add_arguments", "run"]
 
@@ -137,16 +137,7 @@ def inspect_tflite(path: str | Path, run: bool = True, timeout: float = 60.0) ->
                 path=type(path).__name__,
             )
         )
-    path = Path(path)
-    if not path.is_file():
-        raise TfgreenFileNotFoundError(
-            message(
-                "The .tflite file does not exist",
-                "a path to a .tflite file",
-                "Check the path",
-                path=str(path),
-            )
-        )
+    path = existing_tflite(path)
     if not isinstance(timeout, (int, float)) or timeout <= 0:
         raise TfgreenValueError(
             message(

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tfgreen.errors import TfgreenFileNotFoundError, TfgreenValueError, TfliteFileError, message
+from tfgreen.errors import TfgreenValueError, TfliteFileError, message
+from tfgreen.export.flatbuffer import existing_tflite
 
 __all__ = ["TfliteRunner", "quantize_array", "dequantize_array"]
 
@@ -74,17 +75,7 @@ class TfliteRunner:
         if isinstance(model, (bytes, bytearray)):
             content = bytes(model)
         else:
-            path = Path(model)
-            if not path.is_file():
-                raise TfgreenFileNotFoundError(
-                    message(
-                        "The .tflite file does not exist",
-                        "a path to a file written by tfgreen.export_tflite or the TFLite converter",
-                        "Check the path",
-                        path=str(path),
-                    )
-                )
-            content = path.read_bytes()
+            content = existing_tflite(model).read_bytes()
         if not isinstance(num_threads, int) or num_threads < 1:
             raise TfgreenValueError(
                 message(
