@@ -18,7 +18,7 @@ from tfgreen.flavor import FLAVORS, keras_for
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run_python(*args: str, env_extra: dict | None = None, timeout: int = 300):
+def run_python(*args: str, env_extra: dict | None = None, timeout: int = 300, cwd=None):
     """Runs `python ARGS` in a fresh process: the repo importable, the user's Keras untouched."""
     env = {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}
     env.update({"PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3", **(env_extra or {})})
@@ -29,12 +29,13 @@ def run_python(*args: str, env_extra: dict | None = None, timeout: int = 300):
         env=env,
         timeout=timeout,
         check=False,
+        cwd=cwd,
     )
 
 
 @pytest.fixture
 def python_run():
-    """`python_run(*args, env_extra=None, timeout=300)`: `python ARGS` in a fresh process."""
+    """`python_run(*args, env_extra=None, timeout=300, cwd=None)`: `python ARGS`, fresh process."""
     return run_python
 
 
