@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import warnings
 from collections.abc import Callable, Iterable
 
 import numpy as np
@@ -133,8 +134,11 @@ def convert(
         converter.inference_input_type = tf.as_dtype(io_dtype)
     if output_dtype not in (None, "float32"):
         converter.inference_output_type = tf.as_dtype(output_dtype)
-    # Keras 3's export path prints "Saved artifact at ..." on stdout.
-    with contextlib.redirect_stdout(io.StringIO()):
+    # Keras 3's export path prints "Saved artifact at ..." on stdout, and the
+    # converter warns about input statistics that a calibrated or fake-quant
+    # model does not need; neither tells the user anything.
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Statistics for quantized inputs were expected")
         data = converter.convert()
     if quantization == "int8" and representative is None:
         _check_quantize_aware(data, allow_float_ops)
