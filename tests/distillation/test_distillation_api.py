@@ -7,9 +7,6 @@ import pytest
 
 import tfgreen
 from tfgreen.distillation import FeatureDistillation, LogitsDistillation
-from tfgreen.export.convert import convert
-from tfgreen.export.flatbuffer import read_tflite
-from tfgreen.export.runtime import TfliteRunner
 from tfgreen.models import small_mlp
 
 _TEACHERS: dict = {}
@@ -158,7 +155,9 @@ def test_feature_distillation_learns_a_projection(flavor, teacher, digits_flat):
     assert same_width.projections == []
 
 
-def test_callbacks_reach_fit_and_student_exports_int8(flavor, keras, teacher, digits_flat):
+def test_callbacks_reach_fit_and_student_exports_int8(
+    flavor, keras, teacher, digits_flat, int8_student_accuracies
+):
     (x_train, y_train), (x_test, y_test) = digits_flat
     student = small_mlp(flavor, hidden=(16,), seed=9)
     steps = []
@@ -167,19 +166,7 @@ def test_callbacks_reach_fit_and_student_exports_int8(flavor, keras, teacher, di
     d.compile(keras.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy")
     d.fit(x_train, y_train, epochs=2, batch_size=128, callbacks=[counter], verbose=0)
     assert len(steps) == 2 * int(np.ceil(len(x_train) / 128))
-    calibration = x_train[:100]
-    data = convert(
-        d.student,
-        "int8",
-        representative=lambda: ([calibration[i : i + 1]] for i in range(100)),
-        io_dtype="int8",
-    )
-    info = read_tflite(data)
-    dense = [op for op in info.ops if op.name == "FULLY_CONNECTED"]
-    assert len(dense) == 2
-    assert all(info.tensors[op.inputs[1]].dtype == "int8" for op in dense)
-    keras_accuracy = np.mean(student.predict(x_test, verbose=0).argmax(-1) == y_test)
-    tflite_accuracy = np.mean(TfliteRunner(data).predict(x_test).argmax(-1) == y_test)
+    keras_accuracy, tflite_accuracy = int8_student_accuracies(d.student, x_train, x_test, y_test)
     assert keras_accuracy > 0.6
     assert tflite_accuracy >= keras_accuracy - 0.02
 
