@@ -46,7 +46,7 @@ def _scores(model, x, y) -> tuple[float, float]:
 
 
 def _tflite_sizes(model, x_calib) -> tuple[int, int]:
-    from tfgreen.export.convert import convert
+    from tfgreen.quantization.ptq import convert
 
     def representative():
         return ([x_calib[i : i + 1]] for i in range(len(x_calib)))

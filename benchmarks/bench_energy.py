@@ -109,7 +109,7 @@ def run(quick: bool = False) -> list[dict]:
 
 def _inference_rows(model, x, quick: bool) -> list[dict]:
     from tfgreen.energy.inference import inference_energy
-    from tfgreen.export.convert import convert
+    from tfgreen.quantization.ptq import convert
 
     seconds = 1.0 if quick else 3.0
     candidates = {"keras3 model": model}

@@ -52,10 +52,10 @@ def run(quick: bool = False) -> list[dict]:
 
     import tfgreen
     from tfgreen.datasets import load_digits
-    from tfgreen.export.calibration import prepare_calibration
-    from tfgreen.export.runtime import TfliteRunner
     from tfgreen.flavor import FLAVORS
     from tfgreen.models import small_mlp
+    from tfgreen.quantization.calibration import prepare_calibration
+    from tfgreen.tflite.runner import TfliteRunner
 
     (x_train, y_train), (x_test, y_test) = load_digits(flat=True)
     epochs, latency_runs, repeats = (3, 100, 1) if quick else (10, 500, 3)

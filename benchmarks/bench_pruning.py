@@ -97,7 +97,7 @@ def _overall_sparsity(model) -> float:
 
 
 def _tflite_accuracy(data: bytes, x, y) -> float:
-    from tfgreen.export.runtime import TfliteRunner
+    from tfgreen.tflite.runner import TfliteRunner
 
     return float(np.mean(np.argmax(TfliteRunner(data).predict(x), axis=-1) == y))
 
@@ -146,8 +146,8 @@ def _speed_rows(data, quick: bool) -> list[dict]:
 
 
 def _size_rows(flavor: str, data, quick: bool) -> list[dict]:
-    from tfgreen.export.convert import convert
-    from tfgreen.export.flatbuffer import read_tflite
+    from tfgreen.quantization.ptq import convert
+    from tfgreen.tflite.read import read_tflite
 
     (x_train, _), (x_test, y_test) = data
     dense = _dense(flavor, data, 2 if quick else 5)

@@ -18,7 +18,7 @@ __all__ = ["run"]
 
 
 def _top1(data: bytes, x, y) -> float:
-    from tfgreen.export.runtime import TfliteRunner
+    from tfgreen.tflite.runner import TfliteRunner
 
     return float(np.mean(np.argmax(TfliteRunner(data).predict(x), axis=1) == y))
 
@@ -26,9 +26,9 @@ def _top1(data: bytes, x, y) -> float:
 def _flavor_rows(flavor: str, quick: bool) -> list[dict]:
     import tfgreen
     from tfgreen.datasets import load_digits
-    from tfgreen.export.convert import convert
     from tfgreen.flavor import keras_for
     from tfgreen.models import small_cnn
+    from tfgreen.quantization.ptq import convert
 
     (x_train, y_train), (x_test, y_test) = load_digits()
     model = small_cnn(flavor, seed=0)

@@ -6,8 +6,8 @@ import pytest
 import tfgreen
 from tfgreen.cli import main
 from tfgreen.errors import TfgreenTypeError, TfgreenValueError
-from tfgreen.export.convert import convert
 from tfgreen.plots import pareto_front
+from tfgreen.quantization.ptq import convert
 
 _INT8: dict = {}
 

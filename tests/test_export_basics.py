@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from tfgreen.errors import TfgreenValueError, TfliteFileError
-from tfgreen.export.convert import convert
-from tfgreen.export.flatbuffer import read_tflite
-from tfgreen.export.runtime import TfliteRunner
+from tfgreen.quantization.ptq import convert
+from tfgreen.tflite.read import read_tflite
+from tfgreen.tflite.runner import TfliteRunner
 
 
 @pytest.fixture

@@ -41,7 +41,7 @@ _LAZY = {
     "ExportReport": "tfgreen.export.exporter",
     "Target": "tfgreen.export.targets",
     "targets": "tfgreen.export.targets",
-    "inspect_tflite": "tfgreen.export.inspection",
+    "inspect_tflite": "tfgreen.tflite.inspection",
     "quantize_aware": "tfgreen.quantization",
     "Distiller": "tfgreen.distillation",
 }

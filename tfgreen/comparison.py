@@ -181,7 +181,7 @@ def _check_data(data) -> tuple[np.ndarray, np.ndarray]:
 
 def _io_shapes(candidate: _Candidate) -> tuple[tuple | None, int | None]:
     if candidate.kind == "tflite":
-        from tfgreen.export.flatbuffer import read_tflite
+        from tfgreen.tflite.read import read_tflite
 
         info = read_tflite(candidate.model)
         inp, out = info.tensors[info.inputs[0]].shape, info.tensors[info.outputs[0]].shape
@@ -230,8 +230,8 @@ def _measure(candidate: _Candidate, x, y, runs: int, energy: bool, energy_second
     from tfgreen.energy.inference import inference_energy, single_sample_fn, time_calls
 
     if candidate.kind == "tflite":
-        from tfgreen.export.flatbuffer import read_tflite
-        from tfgreen.export.runtime import TfliteRunner
+        from tfgreen.tflite.read import read_tflite
+        from tfgreen.tflite.runner import TfliteRunner
 
         runner = TfliteRunner(candidate.model)
         outputs = runner.predict(x)

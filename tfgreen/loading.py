@@ -67,7 +67,7 @@ def _layer_scope(flavor: str, path: Path):
         import tfgreen.quantization.keras3_layers  # noqa: F401  (registers the QAT layers)
 
         return contextlib.nullcontext()
-    from tfgreen.quantization import tfmot_qat
+    from tfgreen.quantization import _tf_keras as tfmot_qat
 
     return tfmot_qat.load_scope(path)
 

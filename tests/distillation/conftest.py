@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from tfgreen.export.convert import convert
-from tfgreen.export.flatbuffer import read_tflite
-from tfgreen.export.runtime import TfliteRunner
+from tfgreen.quantization.ptq import convert
+from tfgreen.tflite.read import read_tflite
+from tfgreen.tflite.runner import TfliteRunner
 
 
 def _int8_student_accuracies(student, x_calibration, x_test, y_test) -> tuple[float, float]:

@@ -3,7 +3,7 @@ import pytest
 
 from tfgreen.energy.inference import inference_energy
 from tfgreen.errors import TfgreenTypeError, TfgreenValueError
-from tfgreen.export.convert import convert
+from tfgreen.quantization.ptq import convert
 
 
 @pytest.fixture

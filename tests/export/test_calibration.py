@@ -7,9 +7,9 @@ import tensorflow as tf
 import tfgreen
 from tfgreen.errors import CalibrationError
 from tfgreen.export import exporter
-from tfgreen.export.calibration import prepare_calibration, prepare_validation
 from tfgreen.flavor import keras_for
 from tfgreen.models import small_cnn
+from tfgreen.quantization.calibration import prepare_calibration, prepare_validation
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 
 import tfgreen
-from tfgreen.export.runtime import TfliteRunner
+from tfgreen.tflite.runner import TfliteRunner
 
 _KIT = str(Path(__file__).resolve().parents[2] / "tflite_export" / "run_tflite.py")
 

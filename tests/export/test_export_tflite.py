@@ -11,8 +11,8 @@ import tensorflow as tf
 
 import tfgreen
 from tfgreen.errors import CalibrationError, TargetError, TfgreenTypeError, TfgreenValueError
-from tfgreen.export.flatbuffer import read_tflite
 from tfgreen.flavor import keras_for
+from tfgreen.tflite.read import read_tflite
 
 _IO = {
     "cpu": "float32",

@@ -131,7 +131,7 @@ def test_for_xnnpack(flavor, keras):
 def test_keras3_mask_math():
     from keras import ops
 
-    from tfgreen.pruning.keras3 import m_by_n_mask, magnitude_mask
+    from tfgreen.pruning._keras3 import m_by_n_mask, magnitude_mask
 
     weights = np.array([[0.5, -0.1], [0.05, 0.9], [-0.3, 0.2], [0.01, -0.7]], "float32")
     mask = ops.convert_to_numpy(magnitude_mask(ops.convert_to_tensor(weights), 0.4))

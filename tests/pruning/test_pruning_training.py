@@ -5,10 +5,10 @@ import pytest
 
 import tfgreen
 from tfgreen.errors import TfgreenValueError
-from tfgreen.export.convert import convert
-from tfgreen.export.flatbuffer import read_tflite
 from tfgreen.models import small_cnn, small_mlp
 from tfgreen.pruning.api import pruned_layers
+from tfgreen.quantization.ptq import convert
+from tfgreen.tflite.read import read_tflite
 
 
 def _overall(model) -> float:

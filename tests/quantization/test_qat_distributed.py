@@ -19,8 +19,8 @@ tf.config.set_logical_device_configuration(
 )
 import tfgreen
 from tfgreen.datasets import load_digits
-from tfgreen.export.convert import convert
-from tfgreen.export.flatbuffer import read_tflite
+from tfgreen.quantization.ptq import convert
+from tfgreen.tflite.read import read_tflite
 from tfgreen.models import small_cnn
 
 flavor = sys.argv[1]

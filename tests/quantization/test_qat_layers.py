@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 import tfgreen
-from tfgreen.export.convert import convert
-from tfgreen.export.flatbuffer import read_tflite
-from tfgreen.export.runtime import TfliteRunner
+from tfgreen.quantization.ptq import convert
+from tfgreen.tflite.read import read_tflite
+from tfgreen.tflite.runner import TfliteRunner
 
 ROOT = Path(__file__).resolve().parents[2]
 _BLOCKS: dict = {}
@@ -219,7 +219,7 @@ def test_two_input_model(flavor, keras, digits_flat):
 def test_keras3_batchnorm_fold_is_exact(kind, seed):
     import keras
 
-    from tfgreen.quantization.keras3_qat import _folded_weights
+    from tfgreen.quantization._keras3 import _folded_weights
 
     rng = np.random.default_rng(seed)
     shape, make = {

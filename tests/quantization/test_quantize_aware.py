@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 import tfgreen
-from tfgreen.export.convert import convert
-from tfgreen.export.flatbuffer import read_tflite
-from tfgreen.export.runtime import TfliteRunner
 from tfgreen.flavor import flavor_of
+from tfgreen.quantization.ptq import convert
+from tfgreen.tflite.read import read_tflite
+from tfgreen.tflite.runner import TfliteRunner
 
 _KERNEL_OPS = ("CONV_2D", "FULLY_CONNECTED", "DEPTHWISE_CONV_2D")
 _QAT: dict = {}

@@ -51,7 +51,7 @@ def single_sample_fn(model_or_path, num_threads: int = 1) -> tuple[Callable, str
     (1, 10)
     """
     if _is_tflite(model_or_path):
-        from tfgreen.export.runtime import TfliteRunner
+        from tfgreen.tflite.runner import TfliteRunner
 
         runner = TfliteRunner(model_or_path, num_threads=num_threads)
         return runner.predict, "tflite"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tfgreen.export.flatbuffer import OpInfo, TfliteModelInfo
+from tfgreen.tflite.read import OpInfo, TfliteModelInfo
 
 __all__ = [
     "LUT_OPS",
@@ -194,7 +194,7 @@ def kernel_differences(data: bytes, info: TfliteModelInfo, arrays: list[np.ndarr
     >>> kernel_differences(data, read_tflite(data), [x_test[:100]])["max_lsb"]
     1
     """
-    from tfgreen.export.runtime import TfliteRunner
+    from tfgreen.tflite.runner import TfliteRunner
 
     runs = [
         TfliteRunner(data, xnnpack=False, preserve_all_tensors=True),

@@ -29,11 +29,11 @@ from tfgreen.errors import (
 )
 from tfgreen.export import checks
 from tfgreen.export import manifest as _manifest
-from tfgreen.export.calibration import prepare_calibration, prepare_validation
-from tfgreen.export.convert import check_quantization, convert
-from tfgreen.export.flatbuffer import read_tflite
 from tfgreen.export.targets import Target, get_target
 from tfgreen.flavor import flavor_of
+from tfgreen.quantization.calibration import prepare_calibration, prepare_validation
+from tfgreen.quantization.ptq import check_quantization, convert
+from tfgreen.tflite.read import read_tflite
 
 __all__ = ["ExportReport", "export_tflite"]
 
@@ -368,7 +368,7 @@ def export_tflite(
     budget = profile.size_budget_bytes
     record("size", budget is None or len(data) <= budget, size_bytes=len(data), budget_bytes=budget)
 
-    from tfgreen.export.runtime import TfliteRunner
+    from tfgreen.tflite.runner import TfliteRunner
 
     runner = TfliteRunner(data)
     scales = [t["scale"] if isinstance(t["scale"], float) else None for t in outputs]

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tfgreen.errors import TfgreenFileNotFoundError, TfgreenTypeError, TfgreenValueError, message
-from tfgreen.export.convert import check_quantization
+from tfgreen.quantization.ptq import check_quantization
 
 __all__ = ["CHECKS", "Target", "targets", "get_target", "add_arguments", "run"]
 

@@ -4,7 +4,7 @@
 during `fit()` on a schedule sized from the run, `strip` returns the plain
 model with its zeros, `sparsity` measures them. tf_keras models are pruned
 with tfmot; Keras 3 models with tfgreen's own `keras.ops` implementation
-(`tfgreen.pruning.keras3`, whose `wrappers(model)` and `kernel_and_mask()`
+(`tfgreen.pruning._keras3`, whose `wrappers(model)` and `kernel_and_mask()`
 give each pruned layer's kernel and mask variables).
 """
 

@@ -1,7 +1,7 @@
 """`tfgreen.prune`, `tfgreen.strip` and `tfgreen.sparsity` for both Kerases.
 
 tf_keras models are pruned with tfmot's `prune_low_magnitude`; Keras 3 models
-with tfgreen's own `keras.ops` implementation (`tfgreen.pruning.keras3`).
+with tfgreen's own `keras.ops` implementation (`tfgreen.pruning._keras3`).
 Either way the schedule is tfgreen's, sized from the real `fit()` run by
 `tfgreen.callbacks.Pruning`, and the model returned is of the flavour given.
 """
@@ -33,7 +33,7 @@ _SCHEDULES = ("polynomial", "constant")
 
 def backend_for(model) -> ModuleType:
     """The module pruning this model's flavour (`keras3` or `tfmot_backend`)."""
-    name = "keras3" if flavor_of(model) == KERAS3 else "tfmot_backend"
+    name = "_keras3" if flavor_of(model) == KERAS3 else "_tf_keras"
     return importlib.import_module(f"tfgreen.pruning.{name}")
 
 
@@ -155,7 +155,7 @@ def prune(
     Compile and `fit()` the result with `tfgreen.callbacks.Pruning()` in the
     callbacks; then `tfgreen.strip()` it. tf_keras models are pruned with
     tfmot's `prune_low_magnitude`; Keras 3 models with tfgreen's own
-    implementation (masks in `tfgreen.pruning.keras3`). `model` is not changed.
+    implementation (masks in `tfgreen.pruning._keras3`). `model` is not changed.
 
     Args:
         model: A built Keras 3 or tf_keras model.

@@ -32,9 +32,9 @@ def load_scope(flavor: str, path: str | Path) -> contextlib.AbstractContextManag
     if "PruneLowMagnitude" not in _config_text(Path(path)):
         return contextlib.nullcontext()
     if flavor == KERAS3:
-        import tfgreen.pruning.keras3  # noqa: F401  (registers tfgreen>PruneLowMagnitude)
+        import tfgreen.pruning._keras3  # noqa: F401  (registers tfgreen>PruneLowMagnitude)
 
         return contextlib.nullcontext()
-    from tfgreen.pruning import tfmot_backend
+    from tfgreen.pruning import _tf_keras as tfmot_backend
 
     return tfmot_backend.load_scope()

@@ -3,7 +3,7 @@
 `quantize_aware(model)` returns a model to compile and fit; its `.tflite`
 export is full-integer int8 without calibration data. The Keras 3 layers live
 in `tfgreen.quantization.keras3_layers`, the tfmot path in
-`tfgreen.quantization.tfmot_qat`; both load only when first used.
+`tfgreen.quantization._tf_keras`; both load only when first used.
 """
 
 from __future__ import annotations

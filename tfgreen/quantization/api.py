@@ -72,7 +72,7 @@ def quantize_aware(
 
     Compile and fit the returned model as usual (a couple of epochs of
     fine-tuning from a trained float model is enough), then export it with
-    `tfgreen.export.convert.convert(qat_model, "int8")`: no calibration data is
+    `tfgreen.quantization.ptq.convert(qat_model, "int8")`: no calibration data is
     needed, the int8 ranges were learned in training. The ranges start empty:
     fit at least one epoch before predicting or exporting.
 
@@ -104,7 +104,7 @@ def quantize_aware(
     >>> qat = tfgreen.quantize_aware(model)
     >>> qat.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
     >>> qat.fit(x, y, epochs=2)
-    >>> data = tfgreen.export.convert.convert(qat, "int8", io_dtype="int8")
+    >>> data = tfgreen.quantization.ptq.convert(qat, "int8", io_dtype="int8")
     """
     flavor = flavor_of(model)
     check_strategy(model, strategy_of())  # tfgreen.distribute: refuse what tf.distribute can't run
@@ -150,9 +150,9 @@ def quantize_aware(
             )
         )
     if flavor == KERAS3:
-        from tfgreen.quantization.keras3_qat import quantize_aware_keras3
+        from tfgreen.quantization._keras3 import quantize_aware_keras3
 
         return quantize_aware_keras3(model, quantized, preserve_sparsity)
-    from tfgreen.quantization.tfmot_qat import quantize_aware_tf_keras
+    from tfgreen.quantization._tf_keras import quantize_aware_tf_keras
 
     return quantize_aware_tf_keras(model, quantized, preserve_sparsity)

@@ -67,8 +67,8 @@ def train_pruned(strategy, flavor: str) -> tuple[dict, object]:
 
 def train_qat(strategy, flavor: str) -> tuple[dict, object]:
     """`tfgreen.quantize_aware`, 1 epoch, then int8 conversion. Returns (figures, tflite bytes)."""
-    from tfgreen.export.convert import convert
-    from tfgreen.export.flatbuffer import read_tflite
+    from tfgreen.quantization.ptq import convert
+    from tfgreen.tflite.read import read_tflite
 
     (x, y), _ = digits_flat()
     qat = _compiled(

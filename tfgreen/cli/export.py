@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from tfgreen.errors import CalibrationError, TfgreenFileNotFoundError, message
-from tfgreen.export.convert import QUANTIZATIONS
+from tfgreen.quantization.ptq import QUANTIZATIONS
 
 __all__ = ["load_arrays", "add_arguments", "run"]
 

@@ -26,14 +26,14 @@ _COMMANDS = {
         "compare .tflite/.keras models: accuracy, size, latency, energy",
     ),
     "export": (
-        "tfgreen.export.cli_export",
+        "tfgreen.cli.export",
         "convert a model file to a checked .tflite for a target",
     ),
     "inspect": (
-        "tfgreen.export.inspection",
+        "tfgreen.tflite.inspection",
         "show a .tflite file's ops, tensors, dtypes, sparsity",
     ),
-    "bench": ("tfgreen.export.bench", "time a .tflite file with LiteRT (p50/p90)"),
+    "bench": ("tfgreen.tflite.bench", "time a .tflite file with LiteRT (p50/p90)"),
     "targets": ("tfgreen.export.targets", "list the built-in device targets"),
 }
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from tfgreen.errors import TfgreenValueError, TfliteFileError, message
-from tfgreen.export.flatbuffer import existing_tflite
+from tfgreen.tflite.read import existing_tflite
 
 __all__ = ["TfliteRunner", "quantize_array", "dequantize_array"]
 

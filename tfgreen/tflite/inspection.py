@@ -4,7 +4,7 @@ The file is parsed in pure Python (`read_tflite`), so a truncated or
 corrupted file raises `TfliteFileError` instead of crashing. If a manifest
 `<path>.json` lies beside it, the file's sha256 and size are checked against
 it (a flipped bit is caught there). Anything that runs the LiteRT interpreter
-runs in a child process (`tfgreen.export.probe`), so even a file that crashes
+runs in a child process (`tfgreen.tflite.probe`), so even a file that crashes
 the interpreter cannot take the caller down.
 """
 
@@ -21,7 +21,7 @@ from pathlib import Path
 
 from tfgreen.errors import TfgreenValueError, TfliteFileError, message
 from tfgreen.export import checks
-from tfgreen.export.flatbuffer import existing_tflite, read_tflite
+from tfgreen.tflite.read import existing_tflite, read_tflite
 
 __all__ = ["inspect_tflite", "add_arguments", "run"]
 
@@ -62,7 +62,7 @@ def _run_isolated(path: Path, timeout: float) -> dict:
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(_ROOT), env.get("PYTHONPATH")) if p)
     try:
         done = subprocess.run(
-            [sys.executable, "-m", "tfgreen.export.probe", str(path)],
+            [sys.executable, "-m", "tfgreen.tflite.probe", str(path)],
             capture_output=True,
             text=True,
             env=env,

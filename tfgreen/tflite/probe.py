@@ -1,6 +1,6 @@
 """Runs a `.tflite` file once, in its own process, for `inspect_tflite`.
 
-`python -m tfgreen.export.probe FILE` loads the file with LiteRT, runs one
+`python -m tfgreen.tflite.probe FILE` loads the file with LiteRT, runs one
 invocation on zeros and prints a JSON line. It imports numpy and LiteRT only
 (no TensorFlow), and runs in a child process so that a hostile or corrupted
 file that crashes the interpreter cannot take the caller down.
@@ -25,7 +25,7 @@ def probe(path: str) -> dict:
     Returns:
         `{"ok": True, "latency_ms": ..., "outputs": [shapes]}`.
     """
-    from tfgreen.export.runtime import TfliteRunner
+    from tfgreen.tflite.runner import TfliteRunner
 
     runner = TfliteRunner(path)
     sample = [

@@ -88,7 +88,7 @@ class PruneLowMagnitude(keras.layers.Wrapper):
 
     Example:
     >>> pruned = tfgreen.prune(model)
-    >>> [w.mask.shape for w in tfgreen.pruning.keras3.wrappers(pruned)]
+    >>> [w.mask.shape for w in tfgreen.pruning._keras3.wrappers(pruned)]
     """
 
     def __init__(self, layer, schedule, structure: str | None = None, **kwargs):

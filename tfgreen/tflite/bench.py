@@ -55,8 +55,8 @@ def bench_tflite(
     >>> bench_tflite("out/model.tflite", runs=50)["p50"]
     0.012
     """
-    from tfgreen.export.flatbuffer import existing_tflite, read_tflite
-    from tfgreen.export.runtime import TfliteRunner
+    from tfgreen.tflite.read import existing_tflite, read_tflite
+    from tfgreen.tflite.runner import TfliteRunner
 
     path = existing_tflite(path)
     _positive("runs", runs)

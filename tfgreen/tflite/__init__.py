@@ -1,0 +1,8 @@
+"""The `.tflite` core: read a file (pure Python), run it (LiteRT), inspect, probe, bench.
+
+Everything that reads or runs a `.tflite` file goes through this package:
+export, energy, compare and the command line use it, and it imports none of
+them. Nothing heavy is imported here.
+"""
+
+__all__: list[str] = []
