@@ -17,7 +17,16 @@ from types import ModuleType
 
 from tfgreen.errors import TfgreenTypeError, TfgreenValueError, message
 
-__all__ = ["KERAS3", "TF_KERAS", "FLAVORS", "flavor_of", "keras_for", "check_flavor", "tfmot"]
+__all__ = [
+    "KERAS3",
+    "TF_KERAS",
+    "FLAVORS",
+    "flavor_of",
+    "keras_for",
+    "check_flavor",
+    "backend",
+    "tfmot",
+]
 
 KERAS3 = "keras3"
 TF_KERAS = "tf_keras"
@@ -102,6 +111,35 @@ def keras_for(flavor_or_model) -> ModuleType:
     else:
         flavor = flavor_of(flavor_or_model)
     return importlib.import_module("keras" if flavor == KERAS3 else "tf_keras")
+
+
+_BACKEND_MODULES = {KERAS3: "_keras3", TF_KERAS: "_tf_keras"}
+
+
+def backend(package: str, flavor_or_model) -> ModuleType:
+    """Returns a technique's backend module for a flavour or a model.
+
+    Every technique package (`tfgreen.pruning`, `tfgreen.quantization`,
+    `tfgreen.distillation`) has two backends, `_keras3.py` and `_tf_keras.py`,
+    which implement the same `typing.Protocol` (the package's `_protocol.py`).
+    The package's `api.py` calls the one this returns, with no flavour branch.
+
+    Args:
+        package: The technique package, for example `"tfgreen.pruning"`.
+        flavor_or_model: A flavour name or a Keras model.
+
+    Returns:
+        The `<package>._keras3` or `<package>._tf_keras` module.
+
+    Example:
+    >>> backend("tfgreen.pruning", "keras3").__name__
+    'tfgreen.pruning._keras3'
+    """
+    if isinstance(flavor_or_model, str):
+        flavor = check_flavor(flavor_or_model)
+    else:
+        flavor = flavor_of(flavor_or_model)
+    return importlib.import_module(f"{package}.{_BACKEND_MODULES[flavor]}")
 
 
 def tfmot() -> ModuleType:

@@ -1,0 +1,105 @@
+"""The one top-1 rule: classes from logits, probabilities or a single sigmoid/logit column.
+
+Export checks, `compare` and the notebooks all call these, so the same model
+gets the same accuracy everywhere. A single-column output is a binary
+classifier: a probability (all values in [0, 1]) is thresholded at 0.5, a
+logit at 0. The kind is decided once from the reference outputs (the Keras
+model's) and applied to every output compared against them, never per batch.
+
+Example:
+>>> import numpy as np
+>>> predicted_classes(np.array([[0.2, 0.8], [0.9, 0.1]]))
+array([1, 0])
+>>> predicted_classes(np.array([[-1.5], [0.3]]))
+array([0, 1])
+>>> accuracy(np.array([[0.7], [0.2]]), np.array([1, 1]))
+0.5
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["LOGITS", "PROBABILITIES", "output_kind", "predicted_classes", "accuracy", "top1_agreement"]
+
+LOGITS = "logits"
+PROBABILITIES = "probabilities"
+
+
+def _flat(values) -> np.ndarray:
+    values = np.asarray(values)
+    return values.reshape(len(values), -1)
+
+
+def output_kind(values) -> str:
+    """Tells whether outputs are probabilities (all in [0, 1]) or logits.
+
+    Args:
+        values: Model outputs, `[n, ...]`.
+
+    Returns:
+        `"probabilities"` or `"logits"`.
+
+    Example:
+    >>> output_kind([[0.1], [0.9]]), output_kind([[-2.0], [3.0]])
+    ('probabilities', 'logits')
+    """
+    flat = _flat(values)
+    if flat.size and np.nanmin(flat) >= 0 and np.nanmax(flat) <= 1:
+        return PROBABILITIES
+    return LOGITS
+
+
+def predicted_classes(values, kind: str | None = None) -> np.ndarray:
+    """Top-1 class per sample.
+
+    Args:
+        values: Model outputs, `[n, classes]` (or `[n, 1]` for a binary model).
+        kind: `"logits"` or `"probabilities"`; only matters for one column.
+            `None` decides from the values. Defaults to `None`.
+
+    Returns:
+        An int64 array of class indices, `[n]`.
+    """
+    flat = _flat(values)
+    if flat.shape[1] > 1:
+        return flat.argmax(axis=1)
+    kind = kind or output_kind(flat)
+    threshold = 0.5 if kind == PROBABILITIES else 0.0
+    return (flat[:, 0] > threshold).astype("int64")
+
+
+def accuracy(outputs, labels, kind: str | None = None) -> float:
+    """Top-1 accuracy against class-index labels.
+
+    Args:
+        outputs: Model outputs, `[n, classes]` or `[n, 1]`.
+        labels: Class indices, `[n]`.
+        kind: As in `predicted_classes`. Defaults to `None`.
+
+    Returns:
+        The fraction of samples whose top-1 class equals the label.
+    """
+    labels = np.asarray(labels).reshape(-1)
+    return float(np.mean(predicted_classes(outputs, kind) == labels))
+
+
+def top1_agreement(reference, candidate) -> float:
+    """Fraction of samples where two models pick the same class.
+
+    The kind of a single-column output is decided from `reference` and used
+    for both, so a logit model and its quantized copy are judged alike.
+
+    Args:
+        reference: Outputs of the reference model (the Keras model).
+        candidate: Outputs of the candidate (the `.tflite` file) on the same inputs.
+
+    Returns:
+        The agreement, in [0, 1].
+
+    Example:
+    >>> top1_agreement([[0.2], [0.7]], [[0.4], [0.6]])
+    1.0
+    """
+    kind = output_kind(reference)
+    return float(np.mean(predicted_classes(reference, kind) == predicted_classes(candidate, kind)))
