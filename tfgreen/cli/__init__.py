@@ -34,7 +34,7 @@ _COMMANDS = {
         "show a .tflite file's ops, tensors, dtypes, sparsity",
     ),
     "bench": ("tfgreen.tflite.bench", "time a .tflite file with LiteRT (p50/p90)"),
-    "targets": ("tfgreen.export.targets", "list the built-in device targets"),
+    "targets": ("tfgreen.cli.targets", "list the built-in device targets"),
 }
 
 
