@@ -322,9 +322,11 @@ def compare(
         `.to_dict()`, `.plot(dir)`, `.save(dir)`).
 
     Example:
-    >>> result = tfgreen.compare({"baseline": model, "int8": "out/model.tflite"}, (x_test, y_test))
-    >>> print(result.to_markdown())
-    >>> result.save("report")
+    ```python
+    result = tfgreen.compare({"baseline": model, "int8": "out/model.tflite"}, (x_test, y_test))
+    print(result.to_markdown())
+    result.save("report")
+    ```
     """
     from tfgreen.energy.tracker import check_country
 

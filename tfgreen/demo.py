@@ -59,9 +59,11 @@ def run_demo(out: str | Path = "tfgreen-demo", quick: bool = False, seed: int = 
         The `tfgreen.report.Comparison` of every model, also saved in `out`.
 
     Example:
-    >>> result = run_demo("demo-out", quick=True)
-    >>> [row["model"] for row in result.rows][:2]
-    ['baseline (keras)', 'baseline cpu float32']
+    ```python
+    result = run_demo("demo-out", quick=True)
+    [row["model"] for row in result.rows][:2]
+    # ['baseline (keras)', 'baseline cpu float32']
+    ```
     """
     out = Path(out)
     if out.exists() and not out.is_dir():

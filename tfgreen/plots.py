@@ -86,8 +86,10 @@ def tradeoff_plot(
         The PNG's path.
 
     Example:
-    >>> tradeoff_plot(result.rows, "size_kb", "out/size.png", "size (kB)")
-    PosixPath('out/size.png')
+    ```python
+    tradeoff_plot(result.rows, "size_kb", "out/size.png", "size (kB)")
+    # PosixPath('out/size.png')
+    ```
     """
     figure = _new_figure()
     axes = figure.add_subplot()
@@ -154,8 +156,10 @@ def break_even_plot(rows: Sequence[dict], baseline: str, path: str | Path, title
         The PNG's path.
 
     Example:
-    >>> break_even_plot(result.rows, "baseline", "out/break_even.png", "break-even")
-    PosixPath('out/break_even.png')
+    ```python
+    break_even_plot(result.rows, "baseline", "out/break_even.png", "break-even")
+    # PosixPath('out/break_even.png')
+    ```
     """
     import numpy as np
 

@@ -47,9 +47,11 @@ class EnergyBudget(TrackerUser):
             the spending after each epoch. Defaults to `1`.
 
     Example:
-    >>> budget = tfgreen.callbacks.EnergyBudget(max_kwh=0.01)
-    >>> model.fit(x, y, epochs=1000, callbacks=[budget])
-    >>> budget.stopped_epoch  # None if the budget was never reached
+    ```python
+    budget = tfgreen.callbacks.EnergyBudget(max_kwh=0.01)
+    model.fit(x, y, epochs=1000, callbacks=[budget])
+    budget.stopped_epoch  # None if the budget was never reached
+    ```
     """
 
     def __init__(

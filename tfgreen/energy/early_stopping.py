@@ -39,9 +39,11 @@ class GreenEarlyStopping(TrackerUser):
             the gain per kWh after each epoch. Defaults to `1`.
 
     Example:
-    >>> stop = tfgreen.callbacks.GreenEarlyStopping("val_loss", min_gain_per_kwh=1e4)
-    >>> model.fit(x, y, validation_split=0.2, epochs=200, callbacks=[stop])
-    >>> stop.stopped_epoch, stop.gains_per_kwh[-1]
+    ```python
+    stop = tfgreen.callbacks.GreenEarlyStopping("val_loss", min_gain_per_kwh=1e4)
+    model.fit(x, y, validation_split=0.2, epochs=200, callbacks=[stop])
+    stop.stopped_epoch, stop.gains_per_kwh[-1]
+    ```
     """
 
     def __init__(

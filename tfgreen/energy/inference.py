@@ -47,9 +47,11 @@ def single_sample_fn(model_or_path, num_threads: int = 1) -> tuple[Callable, str
         the output; kind is `"tflite"` or `"keras"`.
 
     Example:
-    >>> fn, kind = single_sample_fn("model.tflite")
-    >>> fn(x_test[:1]).shape
-    (1, 10)
+    ```python
+    fn, kind = single_sample_fn("model.tflite")
+    fn(x_test[:1]).shape
+    # (1, 10)
+    ```
     """
     if _is_tflite(model_or_path):
         from tfgreen.tflite.runner import TfliteRunner
@@ -128,8 +130,10 @@ def inference_energy(
         `method` (`"measured"` or `"estimate"`) and `method_detail`.
 
     Example:
-    >>> inference_energy("out/model.tflite", x_test, seconds=2.0)["joules_per_inference"]
-    0.0021
+    ```python
+    inference_energy("out/model.tflite", x_test, seconds=2.0)["joules_per_inference"]
+    # 0.0021
+    ```
     """
     x = _check(x, runs, seconds)
     country = check_country(country_iso_code)

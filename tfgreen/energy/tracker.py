@@ -181,12 +181,14 @@ class EnergyTracker(DualCallback):
         method, method_detail: How the figures were obtained.
 
     Example:
-    >>> tracker = tfgreen.callbacks.EnergyTracker(country_iso_code="FRA")
-    >>> history = model.fit(x, y, epochs=3, callbacks=[tracker])
-    >>> history.history["energy_kwh"][-1] == tracker.energy_kwh
-    True
-    >>> tracker.method
-    'estimate'
+    ```python
+    tracker = tfgreen.callbacks.EnergyTracker(country_iso_code="FRA")
+    history = model.fit(x, y, epochs=3, callbacks=[tracker])
+    history.history["energy_kwh"][-1] == tracker.energy_kwh
+    # True
+    tracker.method
+    # 'estimate'
+    ```
     """
 
     def __init__(

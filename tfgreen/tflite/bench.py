@@ -32,8 +32,10 @@ def bench_tflite(
         `{"path", "runs", "threads", "p50", "p90", "mean"}`, times in ms.
 
     Example:
-    >>> bench_tflite("out/model.tflite", runs=50)["p50"]
-    0.012
+    ```python
+    bench_tflite("out/model.tflite", runs=50)["p50"]
+    # 0.012
+    ```
     """
     from tfgreen.tflite.read import existing_tflite, read_tflite
     from tfgreen.tflite.runner import TfliteRunner

@@ -123,9 +123,11 @@ def inspect_tflite(path: str | Path, run: bool = True, timeout: float = 60.0) ->
             manifest, or cannot be run.
 
     Example:
-    >>> info = tfgreen.inspect_tflite("out/model.tflite")
-    >>> info["inputs"][0]["dtype"], info["run"]["ok"]
-    ('int8', True)
+    ```python
+    info = tfgreen.inspect_tflite("out/model.tflite")
+    info["inputs"][0]["dtype"], info["run"]["ok"]
+    # ('int8', True)
+    ```
     """
     if not isinstance(path, (str, Path)):
         raise TfgreenValueError(

@@ -141,8 +141,10 @@ def existing_tflite(path) -> Path:
     """Returns `path` as a `Path`, or raises `TfgreenFileNotFoundError` naming it.
 
     Example:
-    >>> existing_tflite("out/model.tflite").stat().st_size
-    45112
+    ```python
+    existing_tflite("out/model.tflite").stat().st_size
+    # 45112
+    ```
     """
     path = Path(path)
     if not path.is_file():
@@ -167,9 +169,11 @@ def read_tflite(data: bytes) -> TfliteModelInfo:
         A `TfliteModelInfo`.
 
     Example:
-    >>> info = read_tflite(Path("model.tflite").read_bytes())
-    >>> info.op_names
-    ['QUANTIZE', 'CONV_2D', ...]
+    ```python
+    info = read_tflite(Path("model.tflite").read_bytes())
+    info.op_names
+    # ['QUANTIZE', 'CONV_2D', ...]
+    ```
     """
     from ai_edge_litert import schema_py_generated as schema
 

@@ -57,9 +57,11 @@ class TfliteRunner:
             Defaults to `False`.
 
     Example:
-    >>> runner = TfliteRunner("out/model.tflite")
-    >>> probabilities = runner.predict(x_test)
-    >>> runner.latency_ms(x_test[:1], runs=50)["p50"]
+    ```python
+    runner = TfliteRunner("out/model.tflite")
+    probabilities = runner.predict(x_test)
+    runner.latency_ms(x_test[:1], runs=50)["p50"]
+    ```
     """
 
     def __init__(
