@@ -162,7 +162,7 @@ def test_bad_data_and_options(digits):
         tfgreen.compare({"a": unused}, (x_test, y_test))
     with pytest.raises(TfgreenValueError, match="matching samples and labels"):
         tfgreen.compare({"a": "m.tflite"}, (x_test, y_test[:10]))
-    with pytest.raises(TfgreenValueError, match="`runs` must be a positive integer"):
+    with pytest.raises(TfgreenValueError, match="`runs` must be an int >= 1"):
         tfgreen.compare({"a": "m.tflite"}, (x_test, y_test), runs=0)
     with pytest.raises(TfgreenValueError, match="Unknown country code"):
         tfgreen.compare({"a": "m.tflite"}, (x_test, y_test), country_iso_code="Germany")
@@ -183,3 +183,44 @@ def test_cli_compare(flavor, trained_cnn, int8_path, tmp_path, capsys):
     # the CNN does not take flat vectors: one clear line, exit code 2
     assert main(["compare", str(int8_path), "--data", "digits-flat", "--no-energy"]) == 2
     assert "does not fit the data" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("head", ["binary_logits", "sigmoid", "softmax"])
+def test_compare_and_export_agree_on_accuracy(flavor, keras, seed, head, tmp_path):
+    """One top-1 rule (tfgreen._metrics): same accuracy in compare and export_tflite."""
+    from tfgreen import _metrics
+    from tfgreen.datasets import load_breast_cancer
+
+    (x_train, y_train), (x_test, y_test) = load_breast_cancer()
+    units, activation, loss = {
+        "binary_logits": (1, None, keras.losses.BinaryCrossentropy(from_logits=True)),
+        "sigmoid": (1, "sigmoid", "binary_crossentropy"),
+        "softmax": (2, "softmax", "sparse_categorical_crossentropy"),
+    }[head]
+    model = keras.Sequential(
+        [
+            keras.Input((30,)),
+            keras.layers.Dense(4, activation="relu"),
+            keras.layers.Dense(units, activation=activation),
+        ]
+    )
+    model.compile(keras.optimizers.Adam(0.003), loss)
+    model.fit(x_train, y_train, epochs=4, batch_size=32, verbose=0)
+    report = tfgreen.export_tflite(
+        model, tmp_path / "m.tflite", target="cpu", validation_data=(x_test, y_test)
+    )
+    result = tfgreen.compare(
+        {"keras": model, "tflite": report.path}, (x_test, y_test), runs=3, energy=False
+    )
+    keras_row, tflite_row = result.rows
+    outputs = model.predict(x_test, verbose=0)
+    assert _metrics.output_kind(outputs) == (
+        "logits" if head == "binary_logits" else "probabilities"
+    )
+    assert keras_row["accuracy"] == pytest.approx(_metrics.accuracy(outputs, y_test))
+    assert keras_row["accuracy"] == pytest.approx(report.keras_accuracy)
+    assert tflite_row["accuracy"] == pytest.approx(report.accuracy)
+    if head == "binary_logits":  # a logit is thresholded at 0, not at 0.5
+        assert keras_row["accuracy"] == pytest.approx(np.mean((outputs[:, 0] > 0) == y_test))
+        # and this model is one where the old 0.5 threshold gave another figure
+        assert keras_row["accuracy"] != pytest.approx(np.mean((outputs[:, 0] > 0.5) == y_test))

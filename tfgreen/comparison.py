@@ -6,25 +6,25 @@ method stated) and the training energy/CO2 where known. The result, a
 `tfgreen.report.Comparison`, prints as text, markdown or a dict, draws
 accuracy-vs-cost figures with the Pareto front and a carbon break-even
 figure, and `save(out_dir)` writes it all as a report.
-Also the `tfgreen compare` command. (The module is not named `compare`: a
+(The `tfgreen compare` command is `tfgreen.cli.compare`. The module is not named `compare`: a
 submodule of that name would shadow the `tfgreen.compare` function once imported.)
 """
 
 from __future__ import annotations
 
-import argparse
 import gzip
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from tfgreen import _metrics
+from tfgreen._timing import JOULES_PER_KWH, time_calls
+from tfgreen._validate import number, positive_int
 from tfgreen.errors import TfgreenTypeError, TfgreenValueError, message
 from tfgreen.report import Comparison
 
-__all__ = ["compare", "add_arguments", "run"]
-
-_JOULES_PER_KWH = 3.6e6
+__all__ = ["compare"]
 
 
 @dataclass
@@ -227,7 +227,7 @@ def _check_fits(candidate: _Candidate, x: np.ndarray, y: np.ndarray) -> None:
 
 
 def _measure(candidate: _Candidate, x, y, runs: int, energy: bool, energy_seconds, country):
-    from tfgreen.energy.inference import inference_energy, single_sample_fn, time_calls
+    from tfgreen.energy.inference import inference_energy, single_sample_fn
 
     if candidate.kind == "tflite":
         from tfgreen.tflite.read import read_tflite
@@ -244,21 +244,17 @@ def _measure(candidate: _Candidate, x, y, runs: int, energy: bool, energy_second
         model = candidate.model
         outputs = np.asarray(model.predict(x, batch_size=256, verbose=0))
         fn, _ = single_sample_fn(model)
-        latency = time_calls(fn, x[:1], runs=runs)["p50"]
+        latency = time_calls(lambda: fn(x[:1]), runs=runs)["p50"]
         params = int(model.count_params())
         arrays = [np.asarray(w) for w in model.weights]
         raw = b"".join(a.tobytes() for a in arrays)
         kernels = [a for a in arrays if a.ndim >= 2]
         total = sum(a.size for a in kernels)
         sparsity = sum(int(np.count_nonzero(a == 0)) for a in kernels) / total if total else None
-    outputs = np.asarray(outputs).reshape(len(x), -1)
-    predicted = (
-        (outputs[:, 0] > 0.5).astype("int64") if outputs.shape[1] == 1 else outputs.argmax(1)
-    )
     row = {
         "model": candidate.name,
         "kind": candidate.kind,
-        "accuracy": float(np.mean(predicted == y)),
+        "accuracy": _metrics.accuracy(outputs, y),
         "params": params,
         "size_kb": len(raw) / 1024,
         "gzip_kb": len(gzip.compress(raw, compresslevel=9, mtime=0)) / 1024,
@@ -285,7 +281,7 @@ def _break_even(rows: list[dict], baseline: str) -> None:
             continue
         saving = base["joules_per_inference"] - row["joules_per_inference"]
         if saving > 0:
-            row["break_even_inferences"] = row["training_kwh"] * _JOULES_PER_KWH / saving
+            row["break_even_inferences"] = row["training_kwh"] * JOULES_PER_KWH / saving
 
 
 def compare(
@@ -326,30 +322,17 @@ def compare(
         `.to_dict()`, `.plot(dir)`, `.save(dir)`).
 
     Example:
-    >>> result = tfgreen.compare({"baseline": model, "int8": "out/model.tflite"}, (x_test, y_test))
-    >>> print(result.to_markdown())
-    >>> result.save("report")
+    ```python
+    result = tfgreen.compare({"baseline": model, "int8": "out/model.tflite"}, (x_test, y_test))
+    print(result.to_markdown())
+    result.save("report")
+    ```
     """
     from tfgreen.energy.tracker import check_country
 
     x, y = _check_data(data)
-    if isinstance(runs, bool) or not isinstance(runs, int) or runs < 1:
-        raise TfgreenValueError(
-            message("`runs` must be a positive integer", "an int >= 1", "Pass runs=50", runs=runs)
-        )
-    if (
-        isinstance(energy_seconds, bool)
-        or not isinstance(energy_seconds, (int, float))
-        or not energy_seconds > 0
-    ):
-        raise TfgreenValueError(
-            message(
-                "`energy_seconds` must be a positive number",
-                "seconds > 0 per energy measurement",
-                "Pass energy_seconds=1.0",
-                energy_seconds=energy_seconds,
-            )
-        )
+    positive_int("runs", runs, example=50)
+    number("energy_seconds", energy_seconds, minimum=0, exclusive_minimum=True, example=1.0)
     country = check_country(country_iso_code)
     items = _candidates(candidates)
     names = [c.name for c in items]
@@ -386,61 +369,3 @@ def compare(
         energy_detail=detail,
         data_description=f"{len(x)} samples of shape {tuple(x.shape[1:])}.",
     )
-
-
-_DATASETS = ("digits", "digits-flat", "breast-cancer")
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Adds the options of `tfgreen compare` to its parser."""
-    parser.add_argument("models", nargs="+", help=".tflite or .keras files to compare")
-    parser.add_argument(
-        "--data", choices=_DATASETS, default="digits", help="bundled test data (default: digits)"
-    )
-    parser.add_argument("--out", default=None, help="folder for report.md, JSON and PNG plots")
-    parser.add_argument("--runs", type=int, default=50, help="timed runs for latency (default: 50)")
-    parser.add_argument("--no-energy", action="store_true", help="skip joules per inference")
-    parser.add_argument(
-        "--energy-seconds", type=float, default=1.0, help="seconds per energy measurement"
-    )
-    parser.add_argument("--country", default="DEU", help="grid country ISO code (default: DEU)")
-    parser.add_argument(
-        "--trust-model", action="store_true", help="allow .keras files with Lambda layers"
-    )
-
-
-def run(args: argparse.Namespace) -> int:
-    """Runs `tfgreen compare` from parsed arguments."""
-    from tfgreen.datasets import load_breast_cancer, load_digits
-
-    loaders = {
-        "digits": load_digits,
-        "digits-flat": lambda: load_digits(flat=True),
-        "breast-cancer": load_breast_cancer,
-    }
-    _, (x_test, y_test) = loaders[args.data]()
-    print(
-        f"[tfgreen compare] measuring {len(args.models)} model(s) on {args.data} "
-        f"({len(x_test)} test samples)",
-        flush=True,
-    )
-    candidates = {}
-    for path in args.models:
-        name = Path(path).name
-        candidates[name if name not in candidates else path] = {
-            "model": path,
-            "trusted": args.trust_model,
-        }
-    result = compare(
-        candidates,
-        (x_test, y_test),
-        runs=args.runs,
-        energy=not args.no_energy,
-        energy_seconds=args.energy_seconds,
-        country_iso_code=args.country,
-    )
-    print(result.to_text())
-    if args.out:
-        written = result.save(args.out, title=f"tfgreen compare on {args.data}")
-        print(f"wrote {', '.join(str(p) for p in written.values())}")
-    return 0

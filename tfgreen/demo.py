@@ -7,17 +7,17 @@ small student from the baseline, exports the results for the `edge-cpu`,
 model side by side with `tfgreen.compare`, and writes `report.md` with the
 table, PNG plots, the `.tflite` files and their manifests. Training energy is
 tracked with CodeCarbon (an estimate where the machine has no energy counter).
+The `tfgreen demo` command is `tfgreen.cli.demo`.
 """
 
 from __future__ import annotations
 
-import argparse
 import time
 from pathlib import Path
 
 from tfgreen.errors import TfgreenValueError, message
 
-__all__ = ["run_demo", "add_arguments", "run"]
+__all__ = ["run_demo"]
 
 _EPOCHS = {
     "full": {"baseline": 20, "prune": 8, "qat": 3, "distill": 20},
@@ -59,9 +59,11 @@ def run_demo(out: str | Path = "tfgreen-demo", quick: bool = False, seed: int = 
         The `tfgreen.report.Comparison` of every model, also saved in `out`.
 
     Example:
-    >>> result = run_demo("demo-out", quick=True)
-    >>> [row["model"] for row in result.rows][:2]
-    ['baseline (keras)', 'baseline cpu float32']
+    ```python
+    result = run_demo("demo-out", quick=True)
+    [row["model"] for row in result.rows][:2]
+    # ['baseline (keras)', 'baseline cpu float32']
+    ```
     """
     out = Path(out)
     if out.exists() and not out.is_dir():
@@ -169,24 +171,3 @@ def run_demo(out: str | Path = "tfgreen-demo", quick: bool = False, seed: int = 
     print(result.to_text())
     _step(f"wrote {out / 'report.md'}", started)
     return result
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Adds the demo's options to its subcommand parser."""
-    parser.add_argument(
-        "--out", default="tfgreen-demo", help="output folder (default: tfgreen-demo)"
-    )
-    parser.add_argument(
-        "--quick",
-        action="store_true",
-        help="fewer epochs and shorter measurements (under a minute)",
-    )
-    parser.add_argument(
-        "--seed", type=int, default=0, help="seed of split and weights (default: 0)"
-    )
-
-
-def run(args: argparse.Namespace) -> int:
-    """Runs `tfgreen demo` from parsed arguments."""
-    run_demo(args.out, quick=args.quick, seed=args.seed)
-    return 0

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from tfgreen._io import atomic_write_bytes
+from tfgreen._timing import JOULES_PER_KWH
 
 __all__ = ["pareto_front", "tradeoff_plot", "break_even_plot"]
 
@@ -85,8 +86,10 @@ def tradeoff_plot(
         The PNG's path.
 
     Example:
-    >>> tradeoff_plot(result.rows, "size_kb", "out/size.png", "size (kB)")
-    PosixPath('out/size.png')
+    ```python
+    tradeoff_plot(result.rows, "size_kb", "out/size.png", "size (kB)")
+    # PosixPath('out/size.png')
+    ```
     """
     figure = _new_figure()
     axes = figure.add_subplot()
@@ -153,8 +156,10 @@ def break_even_plot(rows: Sequence[dict], baseline: str, path: str | Path, title
         The PNG's path.
 
     Example:
-    >>> break_even_plot(result.rows, "baseline", "out/break_even.png", "break-even")
-    PosixPath('out/break_even.png')
+    ```python
+    break_even_plot(result.rows, "baseline", "out/break_even.png", "break-even")
+    # PosixPath('out/break_even.png')
+    ```
     """
     import numpy as np
 
@@ -171,7 +176,7 @@ def break_even_plot(rows: Sequence[dict], baseline: str, path: str | Path, title
     axes = figure.add_subplot()
     axes.plot(n, n * base["joules_per_inference"], color="black", label=f"{baseline} (baseline)")
     for row in others:
-        start = row["training_kwh"] * 3.6e6
+        start = row["training_kwh"] * JOULES_PER_KWH
         (line,) = axes.plot(n, start + n * row["joules_per_inference"], label=row["model"])
         even = row.get("break_even_inferences")
         if even:

@@ -130,8 +130,10 @@ class Comparison:
             Model names.
 
         Example:
-        >>> result.pareto("latency_ms")
-        ['int8', 'baseline']
+        ```python
+        result.pareto("latency_ms")
+        # ['int8', 'baseline']
+        ```
         """
         from tfgreen.plots import pareto_front
 
@@ -181,8 +183,10 @@ class Comparison:
             File name -> path of each PNG written.
 
         Example:
-        >>> sorted(result.plot("out"))
-        ['accuracy_vs_energy.png', 'accuracy_vs_latency.png', 'accuracy_vs_size.png', ...]
+        ```python
+        sorted(result.plot("out"))
+        # ['accuracy_vs_energy.png', 'accuracy_vs_latency.png', 'accuracy_vs_size.png', ...]
+        ```
         """
         from tfgreen.plots import break_even_plot, tradeoff_plot
 
@@ -221,8 +225,10 @@ class Comparison:
             File name -> path of every file written.
 
         Example:
-        >>> result.save("report")["report.md"]
-        PosixPath('report/report.md')
+        ```python
+        result.save("report")["report.md"]
+        # PosixPath('report/report.md')
+        ```
         """
         out_dir = Path(out_dir)
         if out_dir.exists() and not out_dir.is_dir():

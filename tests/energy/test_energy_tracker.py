@@ -84,7 +84,7 @@ def test_verbose_prints_one_line_per_epoch(mlp, digits_flat, capsys):
         ({"country_iso_code": "XYZ"}, "Unknown country code.*Received: country_iso_code='XYZ'"),
         ({"country_iso_code": 276}, "Unknown country code"),
         ({"tracking_mode": "gpu"}, "Unknown `tracking_mode`.*Received: tracking_mode='gpu'"),
-        ({"cpu_watts": -5}, "`cpu_watts` must be a positive.*Received: cpu_watts=-5"),
+        ({"cpu_watts": -5}, "`cpu_watts` is not a valid number.*Received: cpu_watts=-5"),
         ({"output_dir": "/no/such/folder"}, "`output_dir` is not an existing folder"),
     ],
 )

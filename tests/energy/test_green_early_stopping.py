@@ -40,9 +40,9 @@ def test_missing_metric_is_an_error(flavor, mlp, digits_flat):
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        ({"min_gain_per_kwh": 0}, "`min_gain_per_kwh` must be a positive number"),
+        ({"min_gain_per_kwh": 0}, "`min_gain_per_kwh` is not a valid number"),
         ({"min_gain_per_kwh": -1.0}, "Received: min_gain_per_kwh=-1.0"),
-        ({"patience": 0}, "`patience` must be a positive integer"),
+        ({"patience": 0}, "`patience` must be an int >= 1"),
         ({"mode": "up"}, "Unknown `mode`.*Received: mode='up'"),
         ({"monitor": ""}, "`monitor` must name a metric"),
     ],

@@ -40,8 +40,8 @@ def test_keras_model_costs_more_per_inference_than_its_tflite(
     "kwargs, error, match",
     [
         ({"x": np.zeros((0, 64), "float32")}, TfgreenValueError, "`x` holds no samples"),
-        ({"runs": 0}, TfgreenValueError, "`runs` must be a positive integer"),
-        ({"seconds": -1}, TfgreenValueError, "`seconds` must be a positive number"),
+        ({"runs": 0}, TfgreenValueError, "`runs` must be an int >= 1"),
+        ({"seconds": -1}, TfgreenValueError, "`seconds` is not a valid number"),
         ({"country_iso_code": "XX"}, TfgreenValueError, "Unknown country code"),
         ({"x": [np.zeros((1, 64))]}, TfgreenTypeError, "`x` must be one array"),
     ],

@@ -1,7 +1,8 @@
 """The `tfgreen` command line.
 
-Each subcommand lives in the module of its concept, which provides
-`add_arguments(parser)` and `run(args) -> int`. User errors (any
+Each subcommand is a module of this package, `tfgreen.cli.<command>`, which
+provides `add_arguments(parser)` and `run(args) -> int`; argparse is used
+nowhere else in tfgreen. User errors (any
 `TfgreenError`) print one line on stderr and exit with code 2, never a
 traceback.
 """
@@ -20,9 +21,9 @@ __all__ = ["main", "build_parser"]
 
 # Subcommand -> (module with add_arguments/run, one-line help).
 _COMMANDS = {
-    "demo": ("tfgreen.demo", "train, shrink and export a digits model; write a report"),
+    "demo": ("tfgreen.cli.demo", "train, shrink and export a digits model; write a report"),
     "compare": (
-        "tfgreen.comparison",
+        "tfgreen.cli.compare",
         "compare .tflite/.keras models: accuracy, size, latency, energy",
     ),
     "export": (
@@ -30,10 +31,10 @@ _COMMANDS = {
         "convert a model file to a checked .tflite for a target",
     ),
     "inspect": (
-        "tfgreen.tflite.inspection",
+        "tfgreen.cli.inspect",
         "show a .tflite file's ops, tensors, dtypes, sparsity",
     ),
-    "bench": ("tfgreen.tflite.bench", "time a .tflite file with LiteRT (p50/p90)"),
+    "bench": ("tfgreen.cli.bench", "time a .tflite file with LiteRT (p50/p90)"),
     "targets": ("tfgreen.cli.targets", "list the built-in device targets"),
 }
 

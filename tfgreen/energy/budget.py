@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import math
-
+from tfgreen._validate import number
 from tfgreen.energy.tracker import EnergyTracker, TrackerUser
 from tfgreen.errors import TfgreenValueError, message
 
@@ -11,23 +10,16 @@ __all__ = ["EnergyBudget"]
 
 
 def _check_budget(name: str, value) -> float | None:
-    if value is None:
-        return None
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not math.isfinite(value)
-        or value <= 0
-    ):
-        raise TfgreenValueError(
-            message(
-                f"`{name}` must be a positive number or None",
-                "a budget > 0 (kWh for max_kwh, kg for max_co2_kg)",
-                f"Pass for example {name}=0.01, or None for no limit",
-                **{name: value},
-            )
-        )
-    return float(value)
+    return number(
+        name,
+        value,
+        minimum=0,
+        exclusive_minimum=True,
+        allow_none=True,
+        example=0.01,
+        fix=f"Pass a budget > 0 (kWh for max_kwh, kg for max_co2_kg), for example {name}=0.01, "
+        "or None for no limit",
+    )
 
 
 class EnergyBudget(TrackerUser):
@@ -55,9 +47,11 @@ class EnergyBudget(TrackerUser):
             the spending after each epoch. Defaults to `1`.
 
     Example:
-    >>> budget = tfgreen.callbacks.EnergyBudget(max_kwh=0.01)
-    >>> model.fit(x, y, epochs=1000, callbacks=[budget])
-    >>> budget.stopped_epoch  # None if the budget was never reached
+    ```python
+    budget = tfgreen.callbacks.EnergyBudget(max_kwh=0.01)
+    model.fit(x, y, epochs=1000, callbacks=[budget])
+    budget.stopped_epoch  # None if the budget was never reached
+    ```
     """
 
     def __init__(

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import math
-
+from tfgreen._validate import choice, number, positive_int
 from tfgreen.energy.tracker import EnergyTracker, TrackerUser
 from tfgreen.errors import TfgreenValueError, message
 
@@ -40,9 +39,11 @@ class GreenEarlyStopping(TrackerUser):
             the gain per kWh after each epoch. Defaults to `1`.
 
     Example:
-    >>> stop = tfgreen.callbacks.GreenEarlyStopping("val_loss", min_gain_per_kwh=1e4)
-    >>> model.fit(x, y, validation_split=0.2, epochs=200, callbacks=[stop])
-    >>> stop.stopped_epoch, stop.gains_per_kwh[-1]
+    ```python
+    stop = tfgreen.callbacks.GreenEarlyStopping("val_loss", min_gain_per_kwh=1e4)
+    model.fit(x, y, validation_split=0.2, epochs=200, callbacks=[stop])
+    stop.stopped_epoch, stop.gains_per_kwh[-1]
+    ```
     """
 
     def __init__(
@@ -63,38 +64,22 @@ class GreenEarlyStopping(TrackerUser):
                     monitor=monitor,
                 )
             )
-        if (
-            isinstance(min_gain_per_kwh, bool)
-            or not isinstance(min_gain_per_kwh, (int, float))
-            or not math.isfinite(min_gain_per_kwh)
-            or min_gain_per_kwh <= 0
-        ):
-            raise TfgreenValueError(
-                message(
-                    "`min_gain_per_kwh` must be a positive number",
-                    "the smallest improvement of the metric per kWh worth paying for, > 0",
-                    "Pass for example min_gain_per_kwh=1000.0",
-                    min_gain_per_kwh=min_gain_per_kwh,
-                )
-            )
-        if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1:
-            raise TfgreenValueError(
-                message(
-                    "`patience` must be a positive integer",
-                    "an int >= 1 (epochs in a row below the threshold)",
-                    "Pass for example patience=2",
-                    patience=patience,
-                )
-            )
-        if mode not in _MODES:
-            raise TfgreenValueError(
-                message(
-                    "Unknown `mode`",
-                    f"one of {_MODES}",
-                    "Pass mode='min' for losses, mode='max' for accuracies",
-                    mode=mode,
-                )
-            )
+        number(
+            "min_gain_per_kwh",
+            min_gain_per_kwh,
+            minimum=0,
+            exclusive_minimum=True,
+            example=1000.0,
+            fix="Pass the smallest improvement of the metric per kWh worth paying for, for "
+            "example min_gain_per_kwh=1000.0",
+        )
+        positive_int(
+            "patience",
+            patience,
+            example=2,
+            fix="Pass the epochs in a row below the threshold, for example patience=2",
+        )
+        choice("mode", mode, _MODES, fix="Pass mode='min' for losses, mode='max' for accuracies")
         self.monitor = monitor
         self.min_gain_per_kwh = float(min_gain_per_kwh)
         self.patience = patience

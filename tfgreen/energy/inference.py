@@ -13,18 +13,19 @@ model), and the result says so in `method`.
 
 from __future__ import annotations
 
-import time
+import itertools
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from tfgreen.energy.tracker import check_country, method_of, open_codecarbon
+from tfgreen._adapters import codecarbon
+from tfgreen._timing import JOULES_PER_KWH, time_calls
+from tfgreen._validate import number, positive_int
+from tfgreen.energy.tracker import check_country, method_of
 from tfgreen.errors import TfgreenTypeError, TfgreenValueError, message
 
-__all__ = ["inference_energy", "single_sample_fn", "time_calls"]
-
-_JOULES_PER_KWH = 3.6e6
+__all__ = ["inference_energy", "single_sample_fn"]
 
 
 def _is_tflite(model) -> bool:
@@ -46,9 +47,11 @@ def single_sample_fn(model_or_path, num_threads: int = 1) -> tuple[Callable, str
         the output; kind is `"tflite"` or `"keras"`.
 
     Example:
-    >>> fn, kind = single_sample_fn("model.tflite")
-    >>> fn(x_test[:1]).shape
-    (1, 10)
+    ```python
+    fn, kind = single_sample_fn("model.tflite")
+    fn(x_test[:1]).shape
+    # (1, 10)
+    ```
     """
     if _is_tflite(model_or_path):
         from tfgreen.tflite.runner import TfliteRunner
@@ -67,36 +70,6 @@ def single_sample_fn(model_or_path, num_threads: int = 1) -> tuple[Callable, str
         return model(sample, training=False)
 
     return call, "keras"
-
-
-def time_calls(fn: Callable, sample, runs: int = 50, warmup: int = 5) -> dict[str, float]:
-    """Times `fn(sample)` calls.
-
-    Args:
-        fn: The function to time.
-        sample: Its argument.
-        runs: Timed calls. Defaults to `50`.
-        warmup: Untimed calls first. Defaults to `5`.
-
-    Returns:
-        `{"p50": ..., "p90": ..., "mean": ...}` in milliseconds.
-
-    Example:
-    >>> time_calls(fn, x_test[:1], runs=20)["p50"]
-    0.41
-    """
-    for _ in range(warmup):
-        fn(sample)
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn(sample)
-        times.append((time.perf_counter() - start) * 1000.0)
-    return {
-        "p50": float(np.percentile(times, 50)),
-        "p90": float(np.percentile(times, 90)),
-        "mean": float(np.mean(times)),
-    }
 
 
 def _check(x, runs, seconds) -> np.ndarray:
@@ -119,24 +92,16 @@ def _check(x, runs, seconds) -> np.ndarray:
                 x_shape=x.shape,
             )
         )
-    if runs is not None and (isinstance(runs, bool) or not isinstance(runs, int) or runs < 1):
-        raise TfgreenValueError(
-            message(
-                "`runs` must be a positive integer or None",
-                "an int >= 1, or None to run for `seconds`",
-                "Pass for example runs=1000",
-                runs=runs,
-            )
-        )
-    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not seconds > 0:
-        raise TfgreenValueError(
-            message(
-                "`seconds` must be a positive number",
-                "the least time the loop runs, > 0 (longer gives steadier figures)",
-                "Pass for example seconds=2.0",
-                seconds=seconds,
-            )
-        )
+    positive_int("runs", runs, allow_none=True, example=1000)
+    number(
+        "seconds",
+        seconds,
+        minimum=0,
+        exclusive_minimum=True,
+        example=2.0,
+        fix="Pass the least time the loop runs, for example seconds=2.0 (longer gives "
+        "steadier figures)",
+    )
     return x
 
 
@@ -165,28 +130,26 @@ def inference_energy(
         `method` (`"measured"` or `"estimate"`) and `method_detail`.
 
     Example:
-    >>> inference_energy("out/model.tflite", x_test, seconds=2.0)["joules_per_inference"]
-    0.0021
+    ```python
+    inference_energy("out/model.tflite", x_test, seconds=2.0)["joules_per_inference"]
+    # 0.0021
+    ```
     """
     x = _check(x, runs, seconds)
     country = check_country(country_iso_code)
     fn, kind = single_sample_fn(model_or_path, num_threads=num_threads)
-    samples = [x[i : i + 1] for i in range(min(len(x), 64))]
-    for sample in samples[:5]:  # warm up (graph tracing, interpreter allocation)
-        fn(sample)
-    tracker = open_codecarbon(country, tracking_mode="process")
+    samples = itertools.cycle([x[i : i + 1] for i in range(min(len(x), 64))])
+    for _ in range(5):  # warm up (graph tracing, interpreter allocation), not measured
+        fn(next(samples))
+    tracker = codecarbon.offline_tracker(country, tracking_mode="process")
     tracker.start_task("inference")
-    start = time.perf_counter()
-    done = 0
-    while (done < runs) if runs is not None else (time.perf_counter() - start < seconds):
-        fn(samples[done % len(samples)])
-        done += 1
-    elapsed = time.perf_counter() - start
+    figures = time_calls(lambda: fn(next(samples)), runs=runs, warmup=0, seconds=seconds)
     data = tracker.stop_task()
     method, detail = method_of(tracker)
     tracker.stop()
+    done, elapsed = figures["runs"], figures["seconds"]
     return {
-        "joules_per_inference": float(data.energy_consumed) * _JOULES_PER_KWH / done,
+        "joules_per_inference": float(data.energy_consumed) * JOULES_PER_KWH / done,
         "co2_kg_per_inference": float(data.emissions) / done,
         "runs": done,
         "seconds": elapsed,

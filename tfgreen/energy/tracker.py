@@ -18,28 +18,21 @@ a model. `tracker.method` says which (`"measured"` or `"estimate"`), and
 
 from __future__ import annotations
 
-import functools
-import logging
 import time
 from pathlib import Path
 
+from tfgreen._adapters import codecarbon
 from tfgreen._callback import DualCallback
+from tfgreen._timing import JOULES_PER_KWH
+from tfgreen._validate import choice, number
 from tfgreen.distribute import all_reduce, is_chief, strategy_of, worker_info
 from tfgreen.errors import TfgreenTypeError, TfgreenValueError, message
 
-__all__ = ["EnergyTracker", "TrackerUser", "check_country", "open_codecarbon", "method_of"]
+__all__ = ["EnergyTracker", "TrackerUser", "check_country", "method_of"]
 
 _TRACKING_MODES = ("process", "machine")
 # CodeCarbon CPU modes that read hardware energy counters instead of estimating.
 _COUNTER_MODES = {"intel_rapl", "windows_emi", "intel_power_gadget", "apple_powermetrics"}
-_JOULES_PER_KWH = 3.6e6
-
-
-@functools.lru_cache(maxsize=1)
-def _known_countries() -> frozenset[str]:
-    from codecarbon.input import DataSource
-
-    return frozenset(DataSource().get_global_energy_mix_data())
 
 
 def check_country(country_iso_code: str) -> str:
@@ -56,7 +49,7 @@ def check_country(country_iso_code: str) -> str:
     'FRA'
     """
     code = country_iso_code.upper() if isinstance(country_iso_code, str) else None
-    if code is None or code not in _known_countries():
+    if code is None or code not in codecarbon.known_countries():
         raise TfgreenValueError(
             message(
                 "Unknown country code for the carbon intensity of electricity",
@@ -69,28 +62,23 @@ def check_country(country_iso_code: str) -> str:
 
 
 def _check_args(tracking_mode, cpu_watts, output_dir, verbose) -> None:
-    if tracking_mode not in _TRACKING_MODES:
-        raise TfgreenValueError(
-            message(
-                "Unknown `tracking_mode`",
-                f"one of {_TRACKING_MODES}: 'process' counts this Python process, "
-                "'machine' the whole machine",
-                "Pass tracking_mode='machine' or tracking_mode='process'",
-                tracking_mode=tracking_mode,
-            )
-        )
-    if cpu_watts is not None and (
-        isinstance(cpu_watts, bool) or not isinstance(cpu_watts, (int, float)) or cpu_watts <= 0
-    ):
-        raise TfgreenValueError(
-            message(
-                "`cpu_watts` must be a positive number of watts, or None",
-                "the CPU's TDP in watts (used when no energy counter exists), or None to let "
-                "CodeCarbon look it up",
-                "Pass for example cpu_watts=65, or leave it out",
-                cpu_watts=cpu_watts,
-            )
-        )
+    choice(
+        "tracking_mode",
+        tracking_mode,
+        _TRACKING_MODES,
+        fix="Pass tracking_mode='machine' (the whole machine's load) or tracking_mode='process' "
+        "(this Python process only)",
+    )
+    number(
+        "cpu_watts",
+        cpu_watts,
+        minimum=0,
+        exclusive_minimum=True,
+        allow_none=True,
+        example=65,
+        fix="Pass the CPU's TDP in watts, for example cpu_watts=65, or leave it out to let "
+        "CodeCarbon look it up",
+    )
     if output_dir is not None and not Path(output_dir).is_dir():
         raise TfgreenValueError(
             message(
@@ -111,50 +99,6 @@ def _check_args(tracking_mode, cpu_watts, output_dir, verbose) -> None:
         )
 
 
-def open_codecarbon(
-    country_iso_code: str = "DEU",
-    tracking_mode: str = "machine",
-    cpu_watts: float | None = None,
-    output_dir: str | Path | None = None,
-):
-    """Creates a quiet, offline CodeCarbon tracker (no network, no files unless asked).
-
-    Args:
-        country_iso_code: 3-letter ISO code of the grid's country. Defaults to `"DEU"`.
-        tracking_mode: `"machine"` or `"process"`. Defaults to `"machine"`.
-        cpu_watts: CPU TDP in watts for the load-based estimate; `None` lets
-            CodeCarbon look it up. Defaults to `None`.
-        output_dir: Folder for CodeCarbon's `emissions.csv`; `None` writes
-            nothing. Defaults to `None`.
-
-    Returns:
-        A `codecarbon.OfflineEmissionsTracker`, not started.
-
-    Example:
-    >>> tracker = open_codecarbon("FRA")
-    >>> tracker.start_task("work"); run(); tracker.stop_task().energy_consumed  # kWh
-    """
-    from codecarbon import OfflineEmissionsTracker
-    from codecarbon.output_methods.base_output import OutputMethod
-
-    # CodeCarbon logs its first lines before applying `log_level`: quiet it first.
-    logging.getLogger("codecarbon").setLevel(logging.ERROR)
-    options = {}
-    if cpu_watts is not None:
-        options["force_cpu_power"] = float(cpu_watts)
-    return OfflineEmissionsTracker(
-        country_iso_code=country_iso_code,
-        tracking_mode=tracking_mode,
-        output_methods=[OutputMethod.CSV] if output_dir is not None else [],
-        output_dir=str(output_dir) if output_dir is not None else ".",
-        emissions_endpoint=None,
-        electricitymaps_api_token=None,
-        allow_multiple_runs=True,  # no lock file, no signal handlers
-        log_level="error",
-        **options,
-    )
-
-
 def method_of(codecarbon_tracker) -> tuple[str, str]:
     """Tells how a started CodeCarbon tracker gets its figures.
 
@@ -168,45 +112,30 @@ def method_of(codecarbon_tracker) -> tuple[str, str]:
         part is obtained.
 
     Example:
-    >>> method_of(tracker)
-    ('estimate', 'CodeCarbon offline, tracking_mode=machine: RAM estimated ...')
+    ```python
+    method_of(tracker)
+    # ('estimate', 'CodeCarbon offline, tracking_mode=machine: RAM estimated ...')
+    ```
     """
-    from codecarbon.external.hardware import CPU, GPU
-
     parts, measured = [], []
-    for hardware in codecarbon_tracker._hardware:
-        if isinstance(hardware, CPU):
-            mode = hardware._mode
-            if mode in _COUNTER_MODES:
-                parts.append(f"CPU measured by {mode} counters")
-                measured.append(True)
-            else:
-                parts.append(
-                    f"CPU estimated from load x TDP {hardware._tdp} W ({mode}; "
-                    "no RAPL energy counter)"
-                )
-                measured.append(False)
-        elif isinstance(hardware, GPU):
+    for part in codecarbon.hardware(codecarbon_tracker):
+        if part["kind"] == "cpu" and part["mode"] in _COUNTER_MODES:
+            parts.append(f"CPU measured by {part['mode']} counters")
+            measured.append(True)
+        elif part["kind"] == "cpu":
+            parts.append(
+                f"CPU estimated from load x TDP {part['tdp']} W ({part['mode']}; "
+                "no RAPL energy counter)"
+            )
+            measured.append(False)
+        elif part["kind"] == "gpu":
             parts.append("GPU measured by NVML/AMDSMI counters")
             measured.append(True)
         else:
-            parts.append(f"{type(hardware).__name__} estimated from a power model")
+            parts.append(f"{part['name']} estimated from a power model")
     method = "measured" if measured and all(measured) else "estimate"
-    mode = codecarbon_tracker._tracking_mode
+    mode = codecarbon.tracking_mode(codecarbon_tracker)
     return method, f"CodeCarbon offline, tracking_mode={mode}: " + "; ".join(parts)
-
-
-def _snapshot(codecarbon_tracker) -> tuple[float, float]:
-    """Measures now and returns CodeCarbon's cumulative (kWh, kg CO2) since it was created.
-
-    This reads CodeCarbon 3.x internals (setup.cfg pins codecarbon < 4): the
-    public calls that give the same figures (`stop_task` + `start_task`, or
-    `flush`) restart CodeCarbon's sampling thread or its outputs, which costs
-    about 5 ms per epoch inside `fit` against 0.2 ms for this.
-    """
-    codecarbon_tracker._measure_power_and_energy()
-    data = codecarbon_tracker._prepare_emissions_data()
-    return float(data.energy_consumed), float(data.emissions)
 
 
 class EnergyTracker(DualCallback):
@@ -252,12 +181,14 @@ class EnergyTracker(DualCallback):
         method, method_detail: How the figures were obtained.
 
     Example:
-    >>> tracker = tfgreen.callbacks.EnergyTracker(country_iso_code="FRA")
-    >>> history = model.fit(x, y, epochs=3, callbacks=[tracker])
-    >>> history.history["energy_kwh"][-1] == tracker.energy_kwh
-    True
-    >>> tracker.method
-    'estimate'
+    ```python
+    tracker = tfgreen.callbacks.EnergyTracker(country_iso_code="FRA")
+    history = model.fit(x, y, epochs=3, callbacks=[tracker])
+    history.history["energy_kwh"][-1] == tracker.energy_kwh
+    # True
+    tracker.method
+    # 'estimate'
+    ```
     """
 
     def __init__(
@@ -300,7 +231,7 @@ class EnergyTracker(DualCallback):
         if self._codecarbon is None:  # one CodeCarbon tracker serves every fit
             # Only the chief writes CodeCarbon's CSV; the other workers write nothing.
             output_dir = self.output_dir if is_chief(self._strategy) else None
-            self._codecarbon = open_codecarbon(
+            self._codecarbon = codecarbon.offline_tracker(
                 self.country_iso_code, self.tracking_mode, self.cpu_watts, output_dir
             )
         elif self._task_open:  # a previous fit raised before its end: close its task
@@ -308,13 +239,13 @@ class EnergyTracker(DualCallback):
         self._codecarbon.start_task("fit")  # starts CodeCarbon's 1 s sampling thread
         self._task_open = True
         self.method, self.method_detail = method_of(self._codecarbon)
-        self._last = (*_snapshot(self._codecarbon), time.perf_counter())
+        self._last = (*codecarbon.snapshot(self._codecarbon), time.perf_counter())
         self.running = True
 
     def on_epoch_end(self, epoch, logs=None):
         if not self.running:
             return
-        kwh, kg = _snapshot(self._codecarbon)
+        kwh, kg = codecarbon.snapshot(self._codecarbon)
         now = time.perf_counter()
         energy, co2, seconds = kwh - self._last[0], kg - self._last[1], now - self._last[2]
         self._last = (kwh, kg, now)
@@ -359,7 +290,7 @@ class EnergyTracker(DualCallback):
     @property
     def energy_joules(self) -> float:
         """Total energy of the last `fit` in joules."""
-        return self.energy_kwh * _JOULES_PER_KWH
+        return self.energy_kwh * JOULES_PER_KWH
 
     def summary(self) -> dict:
         """The figures of the last `fit` as a dict, for reports.

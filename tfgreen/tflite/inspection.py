@@ -10,7 +10,6 @@ the interpreter cannot take the caller down.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
@@ -19,11 +18,11 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+from tfgreen._validate import number
 from tfgreen.errors import TfgreenValueError, TfliteFileError, message
-from tfgreen.export import checks
-from tfgreen.tflite.read import existing_tflite, read_tflite
+from tfgreen.tflite.read import existing_tflite, float_ops, read_tflite, tensor_details
 
-__all__ = ["inspect_tflite", "add_arguments", "run"]
+__all__ = ["inspect_tflite"]
 
 _ROOT = Path(__file__).resolve().parents[2]
 
@@ -124,9 +123,11 @@ def inspect_tflite(path: str | Path, run: bool = True, timeout: float = 60.0) ->
             manifest, or cannot be run.
 
     Example:
-    >>> info = tfgreen.inspect_tflite("out/model.tflite")
-    >>> info["inputs"][0]["dtype"], info["run"]["ok"]
-    ('int8', True)
+    ```python
+    info = tfgreen.inspect_tflite("out/model.tflite")
+    info["inputs"][0]["dtype"], info["run"]["ok"]
+    # ('int8', True)
+    ```
     """
     if not isinstance(path, (str, Path)):
         raise TfgreenValueError(
@@ -138,15 +139,7 @@ def inspect_tflite(path: str | Path, run: bool = True, timeout: float = 60.0) ->
             )
         )
     path = existing_tflite(path)
-    if not isinstance(timeout, (int, float)) or timeout <= 0:
-        raise TfgreenValueError(
-            message(
-                "`timeout` must be positive",
-                "seconds > 0",
-                "Pass for example timeout=60",
-                timeout=timeout,
-            )
-        )
+    timeout = number("timeout", timeout, minimum=0, exclusive_minimum=True, example=60)
     data = path.read_bytes()
     sha256 = hashlib.sha256(data).hexdigest()
     manifest = _manifest(path, data, sha256)
@@ -158,46 +151,11 @@ def inspect_tflite(path: str | Path, run: bool = True, timeout: float = 60.0) ->
         "manifest": manifest,
         "ops": info.op_names,
         "op_counts": dict(Counter(info.op_names)),
-        "inputs": checks.tensor_details(info, info.inputs),
-        "outputs": checks.tensor_details(info, info.outputs),
+        "inputs": tensor_details(info, info.inputs),
+        "outputs": tensor_details(info, info.outputs),
         "tensor_dtypes": dict(Counter(t.dtype for t in info.tensors)),
-        "float_ops": checks.float_ops(info),
+        "float_ops": float_ops(info),
         "weight_sparsity": info.weight_sparsity,
         "sparsity": info.total_weight_sparsity(),
         "run": _run_isolated(path, timeout) if run else None,
     }
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Adds the `tfgreen inspect` arguments."""
-    parser.add_argument("file", help="the .tflite file")
-    parser.add_argument("--json", action="store_true", help="print everything as JSON")
-    parser.add_argument("--no-run", action="store_true", help="only parse, do not run the file")
-
-
-def run(args: argparse.Namespace) -> int:
-    """Prints what the file holds; returns 0 (errors exit 2 through the CLI)."""
-    result = inspect_tflite(args.file, run=not args.no_run)
-    if args.json:
-        print(json.dumps(result, indent=2))
-        return 0
-    print(
-        f"file       {result['path']}  ({result['size_bytes']} bytes, manifest {result['manifest']})"
-    )
-    print(f"sha256     {result['sha256']}")
-    for kind in ("inputs", "outputs"):
-        for t in result[kind]:
-            quant = (
-                f" scale={t['scale']:.6g} zero_point={t['zero_point']}"
-                if isinstance(t["scale"], float)
-                else ""
-            )
-            print(f"{kind[:-1]:<10} {t['name']} {t['dtype']} {t['shape']}{quant}")
-    print("ops        " + ", ".join(f"{k} x{v}" for k, v in result["op_counts"].items()))
-    print("float ops  " + (", ".join(sorted(set(result["float_ops"]))) or "none"))
-    print("tensors    " + ", ".join(f"{k} x{v}" for k, v in result["tensor_dtypes"].items()))
-    sparsity = result["sparsity"]
-    print("sparsity   " + ("-" if sparsity is None else f"{sparsity:.1%} of weights are zero"))
-    if result["run"]:
-        print(f"runs       ok, {result['run']['latency_ms']:.3f} ms per invocation (1 thread)")
-    return 0

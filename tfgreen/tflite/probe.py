@@ -28,10 +28,7 @@ def probe(path: str) -> dict:
     from tfgreen.tflite.runner import TfliteRunner
 
     runner = TfliteRunner(path)
-    sample = [
-        np.zeros([d if d > 0 else 1 for d in t["shape_signature"]], "float32")
-        for t in runner.inputs
-    ]
+    sample = runner.sample_inputs(random=False)
     outputs = runner.predict(sample)
     outputs = outputs if isinstance(outputs, list) else [outputs]
     latency = runner.latency_ms(sample, runs=10, warmup=2)["p50"]

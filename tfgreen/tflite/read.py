@@ -16,9 +16,20 @@ import numpy as np
 
 from tfgreen.errors import TfgreenFileNotFoundError, TfliteFileError, message
 
-__all__ = ["TensorInfo", "OpInfo", "TfliteModelInfo", "read_tflite", "existing_tflite"]
+__all__ = [
+    "TensorInfo",
+    "OpInfo",
+    "TfliteModelInfo",
+    "read_tflite",
+    "existing_tflite",
+    "tensor_details",
+    "float_ops",
+    "is_float_op",
+]
 
 _WEIGHT_OPS = {"FULLY_CONNECTED": 1, "CONV_2D": 1, "DEPTHWISE_CONV_2D": 1, "TRANSPOSE_CONV": 1}
+# Ops that only convert between float and integer at the edges of the graph.
+_CONVERSION_OPS = ("QUANTIZE", "DEQUANTIZE")
 _NUMPY = {
     "FLOAT32": "float32",
     "FLOAT16": "float16",
@@ -130,8 +141,10 @@ def existing_tflite(path) -> Path:
     """Returns `path` as a `Path`, or raises `TfgreenFileNotFoundError` naming it.
 
     Example:
-    >>> existing_tflite("out/model.tflite").stat().st_size
-    45112
+    ```python
+    existing_tflite("out/model.tflite").stat().st_size
+    # 45112
+    ```
     """
     path = Path(path)
     if not path.is_file():
@@ -156,9 +169,11 @@ def read_tflite(data: bytes) -> TfliteModelInfo:
         A `TfliteModelInfo`.
 
     Example:
-    >>> info = read_tflite(Path("model.tflite").read_bytes())
-    >>> info.op_names
-    ['QUANTIZE', 'CONV_2D', ...]
+    ```python
+    info = read_tflite(Path("model.tflite").read_bytes())
+    info.op_names
+    # ['QUANTIZE', 'CONV_2D', ...]
+    ```
     """
     from ai_edge_litert import schema_py_generated as schema
 
@@ -268,3 +283,57 @@ def read_tflite(data: bytes) -> TfliteModelInfo:
                 size_bytes=len(data),
             )
         ) from error
+
+
+def tensor_details(info: TfliteModelInfo, indices: list[int]) -> list[dict]:
+    """Name, dtype, shape, scale and zero point of the given tensors.
+
+    Args:
+        info: The parsed file.
+        indices: Tensor indices (e.g. `info.inputs`).
+
+    Returns:
+        One dict per tensor; `scale`/`zero_point` are `None` when the tensor
+        is not quantized (per-tensor values are given as numbers).
+    """
+    details = []
+    for index in indices:
+        tensor = info.tensors[index]
+        details.append(
+            {
+                "name": tensor.name,
+                "dtype": tensor.dtype,
+                "shape": list(tensor.shape),
+                "scale": tensor.scale[0] if len(tensor.scale) == 1 else (tensor.scale or None),
+                "zero_point": (
+                    tensor.zero_point[0]
+                    if len(tensor.zero_point) == 1
+                    else (tensor.zero_point or None)
+                ),
+            }
+        )
+    return details
+
+
+def is_float_op(info: TfliteModelInfo, op: OpInfo) -> bool:
+    """Whether one op computes in float (see `float_ops`)."""
+    if op.name in _CONVERSION_OPS:
+        return False
+    tensors = [info.tensors[i] for i in op.inputs + op.outputs if i >= 0]
+    return any(t.dtype.startswith("float") and not t.is_constant for t in tensors)
+
+
+def float_ops(info: TfliteModelInfo) -> list[str]:
+    """Names of the ops that compute in float (QUANTIZE/DEQUANTIZE excluded).
+
+    An op computes in float when one of its non-constant inputs or outputs is
+    a float tensor. Hybrid ops (float activations, int8 weights, as in dynamic
+    range quantization) count as float.
+
+    Args:
+        info: The parsed file.
+
+    Returns:
+        Op names in execution order, with repeats.
+    """
+    return [op.name for op in info.ops if is_float_op(info, op)]

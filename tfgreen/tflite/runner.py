@@ -8,12 +8,12 @@ latency figures.
 
 from __future__ import annotations
 
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
+from tfgreen._timing import time_calls
+from tfgreen._validate import positive_int
 from tfgreen.errors import TfgreenValueError, TfliteFileError, message
 from tfgreen.tflite.read import existing_tflite
 
@@ -57,9 +57,11 @@ class TfliteRunner:
             Defaults to `False`.
 
     Example:
-    >>> runner = TfliteRunner("out/model.tflite")
-    >>> probabilities = runner.predict(x_test)
-    >>> runner.latency_ms(x_test[:1], runs=50)["p50"]
+    ```python
+    runner = TfliteRunner("out/model.tflite")
+    probabilities = runner.predict(x_test)
+    runner.latency_ms(x_test[:1], runs=50)["p50"]
+    ```
     """
 
     def __init__(
@@ -76,15 +78,7 @@ class TfliteRunner:
             content = bytes(model)
         else:
             content = existing_tflite(model).read_bytes()
-        if not isinstance(num_threads, int) or num_threads < 1:
-            raise TfgreenValueError(
-                message(
-                    "`num_threads` must be a positive integer",
-                    "an int >= 1",
-                    "Pass for example num_threads=1",
-                    num_threads=num_threads,
-                )
-            )
+        positive_int("num_threads", num_threads, example=1)
         if reference:
             resolver = OpResolverType.BUILTIN_REF
         elif xnnpack:
@@ -174,10 +168,37 @@ class TfliteRunner:
         outputs = [np.concatenate([r[i] for r in results]) for i in range(len(self.outputs))]
         return outputs[0] if len(outputs) == 1 else outputs
 
+    def sample_inputs(self, random: bool = True, seed: int = 0) -> list[np.ndarray]:
+        """One batch-1 array per model input, for timing and probing.
+
+        Args:
+            random: Seeded standard-normal floats; `False` gives zeros.
+                Integer inputs that are not quantized (token ids) always get
+                zeros, a valid id. Defaults to `True`.
+            seed: Seed of the random values. Defaults to `0`.
+
+        Returns:
+            One float32 (or int32 for token ids) array per input.
+        """
+        rng = np.random.default_rng(seed)
+        arrays = []
+        for detail in self.inputs:
+            shape = [d if d > 0 else 1 for d in detail["shape_signature"]]
+            ids = (
+                np.issubdtype(np.dtype(detail["dtype"]), np.integer)
+                and not detail["quantization"][0]
+            )
+            if ids:
+                arrays.append(np.zeros(shape, detail["dtype"]))
+            else:
+                values = rng.standard_normal(shape) if random else np.zeros(shape)
+                arrays.append(values.astype("float32"))
+        return arrays
+
     def latency_ms(
         self, x, runs: int = 50, warmup: int = 5, progress: bool = False
     ) -> dict[str, float]:
-        """Times single invocations on one sample.
+        """Times single invocations on one sample (`tfgreen._timing.time_calls`).
 
         Args:
             x: One batch of inputs (the first sample is used).
@@ -189,20 +210,5 @@ class TfliteRunner:
             `{"p50": ..., "p90": ..., "mean": ...}` in milliseconds.
         """
         self._set_inputs([a[:1] for a in self._as_list(x)])
-        for _ in range(warmup):
-            self.interpreter.invoke()
-        steps = range(runs)
-        if progress:
-            from tqdm import tqdm
-
-            steps = tqdm(steps, desc="invocations", unit="run", file=sys.stderr)
-        times = []
-        for _ in steps:
-            start = time.perf_counter()
-            self.interpreter.invoke()
-            times.append((time.perf_counter() - start) * 1000.0)
-        return {
-            "p50": float(np.percentile(times, 50)),
-            "p90": float(np.percentile(times, 90)),
-            "mean": float(np.mean(times)),
-        }
+        figures = time_calls(self.interpreter.invoke, runs=runs, warmup=warmup, progress=progress)
+        return {key: figures[key] for key in ("p50", "p90", "mean")}

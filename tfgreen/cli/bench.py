@@ -1,0 +1,39 @@
+"""`tfgreen bench`: LiteRT latency of a `.tflite` file, optionally joules per inference."""
+
+from __future__ import annotations
+
+import argparse
+
+__all__ = ["add_arguments", "run"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Adds the `tfgreen bench` arguments."""
+    parser.add_argument("file", help="the .tflite file")
+    parser.add_argument("--runs", type=int, default=100, help="timed invocations (default 100)")
+    parser.add_argument("--threads", type=int, default=1, help="interpreter threads (default 1)")
+    parser.add_argument(
+        "--energy", action="store_true", help="also measure joules per inference (about 2 s)"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Prints latency p50/p90/mean (and with `--energy` joules per inference); returns 0."""
+    from tfgreen.tflite.bench import bench_tflite
+
+    result = bench_tflite(args.file, runs=args.runs, threads=args.threads, progress=True)
+    print(
+        f"{result['path']}: p50 {result['p50']:.4f} ms, p90 {result['p90']:.4f} ms, "
+        f"mean {result['mean']:.4f} ms ({result['runs']} runs, {result['threads']} thread(s), batch 1)"
+    )
+    if args.energy:
+        from tfgreen.energy.inference import inference_energy
+        from tfgreen.tflite.runner import TfliteRunner
+
+        sample = TfliteRunner(args.file).sample_inputs()[0]
+        energy = inference_energy(args.file, sample, num_threads=args.threads)
+        print(
+            f"energy: {energy['joules_per_inference']:.3g} J/inference over {energy['runs']} "
+            f"runs ({energy['method']}: {energy['method_detail']})"
+        )
+    return 0
