@@ -21,7 +21,7 @@ import numpy as np
 
 from tfgreen import _metrics
 from tfgreen.errors import TargetError, message
-from tfgreen.tflite.read import OpInfo, TfliteModelInfo
+from tfgreen.tflite.read import TfliteModelInfo, float_ops, tensor_details
 
 if TYPE_CHECKING:
     from tfgreen.export.targets import Target
@@ -33,9 +33,6 @@ __all__ = [
     "CheckContext",
     "run_checks",
     "raise_strict",
-    "tensor_details",
-    "float_ops",
-    "is_float_op",
     "parity",
     "accuracy",
     "max_lsb_difference",
@@ -46,70 +43,9 @@ __all__ = [
 # design round differently from the reference kernels.
 LUT_OPS = ("SOFTMAX", "LOGISTIC", "TANH")
 
-# Ops that only convert between float and integer at the edges of the graph.
-_CONVERSION_OPS = ("QUANTIZE", "DEQUANTIZE")
 _REFERENCE_SAMPLES = 100
 _LATENCY_RUNS = 20
 _KERAS_CHUNK = 256
-
-
-def tensor_details(info: TfliteModelInfo, indices: list[int]) -> list[dict]:
-    """Name, dtype, shape, scale and zero point of the given tensors.
-
-    Args:
-        info: The parsed file.
-        indices: Tensor indices (e.g. `info.inputs`).
-
-    Returns:
-        One dict per tensor; `scale`/`zero_point` are `None` when the tensor
-        is not quantized (per-tensor values are given as numbers).
-    """
-    details = []
-    for index in indices:
-        tensor = info.tensors[index]
-        details.append(
-            {
-                "name": tensor.name,
-                "dtype": tensor.dtype,
-                "shape": list(tensor.shape),
-                "scale": tensor.scale[0] if len(tensor.scale) == 1 else (tensor.scale or None),
-                "zero_point": (
-                    tensor.zero_point[0]
-                    if len(tensor.zero_point) == 1
-                    else (tensor.zero_point or None)
-                ),
-            }
-        )
-    return details
-
-
-def float_ops(info: TfliteModelInfo) -> list[str]:
-    """Names of the ops that compute in float (QUANTIZE/DEQUANTIZE excluded).
-
-    An op computes in float when one of its non-constant inputs or outputs is
-    a float tensor. Hybrid ops (float activations, int8 weights, as in dynamic
-    range quantization) count as float.
-
-    Args:
-        info: The parsed file.
-
-    Returns:
-        Op names in execution order, with repeats.
-
-    Example:
-    ```python
-    float_ops(read_tflite(Path("edge_cpu.tflite").read_bytes()))  # ['SIN']
-    ```
-    """
-    return [op.name for op in info.ops if is_float_op(info, op)]
-
-
-def is_float_op(info: TfliteModelInfo, op: OpInfo) -> bool:
-    """Whether one op computes in float (see `float_ops`)."""
-    if op.name in _CONVERSION_OPS:
-        return False
-    tensors = [info.tensors[i] for i in op.inputs + op.outputs if i >= 0]
-    return any(t.dtype.startswith("float") and not t.is_constant for t in tensors)
 
 
 def _as_list(outputs) -> list[np.ndarray]:

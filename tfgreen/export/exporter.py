@@ -28,12 +28,11 @@ from tfgreen.errors import (
 )
 from tfgreen.export import checks
 from tfgreen.export import manifest as _manifest
-from tfgreen.export.checks import float_ops
 from tfgreen.export.targets import Target, resolve_target
 from tfgreen.flavor import flavor_of
 from tfgreen.quantization.calibration import prepare_calibration, prepare_validation
 from tfgreen.quantization.ptq import INTEGER_QUANTIZATIONS, convert
-from tfgreen.tflite.read import read_tflite
+from tfgreen.tflite.read import float_ops, read_tflite
 
 __all__ = ["ExportReport", "export_tflite"]
 

@@ -170,8 +170,7 @@ def _wrapped(model, batch_size: int | None):
 
 def _check_quantize_aware(data: bytes, allow_float_ops: bool) -> None:
     """Checks an int8 conversion without calibration data really gave int8 kernels."""
-    from tfgreen.export.checks import is_float_op
-    from tfgreen.tflite.read import read_tflite
+    from tfgreen.tflite.read import is_float_op, read_tflite
 
     info = read_tflite(data)
     floats = [op for op in info.ops if is_float_op(info, op)]
