@@ -10,11 +10,23 @@ Keras 3 MLP `model` trained for two epochs (a fresh copy per doctest), and
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import pytest
-from _pytest.doctest import DoctestItem
+from _pytest.doctest import DoctestItem, DoctestModule
+
+_PACKAGE = Path(__file__).resolve().parent / "tfgreen"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_collect_file(file_path, parent):
+    """Doctests come from tfgreen/ only (tests/ holds worker scripts that run on import)."""
+    collected = yield
+    if file_path.resolve().is_relative_to(_PACKAGE):
+        return collected
+    return [item for item in collected if not isinstance(item, DoctestModule)]
 
 
 @pytest.fixture(scope="session")
