@@ -63,6 +63,9 @@ def _h5_flavor(path: Path) -> str:
 
 def _layer_scope(flavor: str, path: Path):
     """Makes tfgreen's Keras 3 QAT layers, or tfmot's tf_keras ones, known to the loader."""
+    from tfgreen.models import position_embedding_class
+
+    position_embedding_class(flavor)  # registers tfgreen>PositionEmbedding (tiny_gpt & co.)
     if flavor == KERAS3:
         import tfgreen.quantization.keras3_layers  # noqa: F401  (registers the QAT layers)
 
