@@ -112,3 +112,59 @@ def trained_cnn(flavor, digits):
         model.fit(x_train, y_train, epochs=5, batch_size=32, verbose=0)
         _TRAINED[flavor] = model
     return _TRAINED[flavor]
+
+
+# ---- language-model fixtures (lmdata) -------------------------------------------------
+# `text_data`: the bundled text, seq_len 32, vocab 512 (session).
+# `tiny_lm`: a `tiny_gpt` of the current flavour trained on it (built once per flavour
+# per session; 2 epochs on the first 2048 training windows, about 7 s).
+# `tiny_lm_figures[flavor]`: {"train_seconds", "val_perplexity"} of that training run.
+
+LM_SEQ_LEN = 32
+LM_VOCAB = 512
+_TINY_LM: dict = {}
+_TINY_LM_FIGURES: dict = {}
+
+
+@pytest.fixture(scope="session")
+def text_data():
+    """`tfgreen.datasets.load_text(seq_len=32, vocab_size=512)`."""
+    from tfgreen.datasets import load_text
+
+    return load_text(seq_len=LM_SEQ_LEN, vocab_size=LM_VOCAB)
+
+
+@pytest.fixture
+def tiny_lm(flavor, text_data):
+    """A trained `tiny_gpt` (vocab 512, seq_len 32, width 32, 2 blocks) of the current flavour."""
+    if flavor not in _TINY_LM:
+        import time
+
+        from tfgreen.datasets import next_token_targets
+        from tfgreen.models import tiny_gpt
+        from tfgreen.perplexity import perplexity
+
+        keras = keras_for(flavor)
+        model = tiny_gpt(
+            flavor, vocab_size=LM_VOCAB, seq_len=LM_SEQ_LEN, embed_dim=32, ff_dim=64, seed=0
+        )
+        model.compile(
+            keras.optimizers.Adam(1e-2),
+            keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        )
+        x = text_data.train[:2048]
+        y, weights = next_token_targets(x)
+        start = time.perf_counter()
+        model.fit(x, y, sample_weight=weights, batch_size=32, epochs=2, verbose=0)
+        _TINY_LM_FIGURES[flavor] = {
+            "train_seconds": time.perf_counter() - start,
+            "val_perplexity": perplexity(model, text_data.val),
+        }
+        _TINY_LM[flavor] = model
+    return _TINY_LM[flavor]
+
+
+@pytest.fixture
+def tiny_lm_figures():
+    """`{flavor: {"train_seconds", "val_perplexity"}}` of the `tiny_lm` runs so far."""
+    return _TINY_LM_FIGURES

@@ -44,6 +44,7 @@ _LAZY = {
     "inspect_tflite": "tfgreen.tflite.inspection",
     "quantize_aware": "tfgreen.quantization",
     "Distiller": "tfgreen.distillation",
+    "perplexity": "tfgreen.perplexity",
 }
 _SUBMODULES = ("callbacks", "datasets", "distribute", "models")
 

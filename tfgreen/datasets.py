@@ -1,18 +1,36 @@
-"""Real data bundled with scikit-learn: nothing is downloaded.
+"""Real data that ships with the installed packages: nothing is downloaded.
 
-`load_digits` gives the 8x8 handwritten digits (1,797 images, 10 classes) as
-images for CNNs; `load_breast_cancer` gives the Wisconsin breast-cancer set
-(569 samples, 30 features, 2 classes) for binary tasks like the seed example.
-Splits are stratified and reproducible.
+`load_digits` gives scikit-learn's 8x8 handwritten digits (1,797 images, 10
+classes) as images for CNNs; `load_breast_cancer` gives the Wisconsin
+breast-cancer set (569 samples, 30 features, 2 classes) for binary tasks like
+the seed example. Their splits are stratified and reproducible.
+
+`load_text` gives real English for language models: the Python documentation
+topics that every Python ships in the standard library (`pydoc_data.topics`,
+79 topics, about 465,000 characters), tokenized with a byte-level BPE
+tokenizer trained in memory on the training topics. `load_text_classification`
+labels windows of the same text by the kind of topic they come from.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import json
+
 import numpy as np
 
+from tfgreen import _validate
 from tfgreen.errors import TfgreenValueError, message
 
-__all__ = ["load_digits", "load_breast_cancer"]
+__all__ = [
+    "load_digits",
+    "load_breast_cancer",
+    "BpeTokenizer",
+    "TextData",
+    "load_text",
+    "next_token_targets",
+]
 
 
 def _check_split(test_fraction: float) -> None:
@@ -90,3 +108,268 @@ def load_breast_cancer(test_fraction: float = 0.25, seed: int = 0):
     x_train = ((x_train - mean) / std).astype("float32")
     x_test = ((x_test - mean) / std).astype("float32")
     return (x_train, y_train), (x_test, y_test)
+
+
+# ---------------------------------------------------------------- bundled text
+
+END_OF_TEXT = "<|endoftext|>"
+_MIN_VOCAB = 258  # 256 byte tokens + <|endoftext|> + at least one merge
+_MAX_VOCAB = 8192
+_VAL_EVERY, _VAL_AT = 10, 6  # topic i (sorted names) is held out when i % 10 == 6
+
+
+def _topics() -> dict[str, str]:
+    from pydoc_data.topics import topics
+
+    return {name: topics[name] for name in sorted(topics)}
+
+
+def _split_topics() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    names = list(_topics())
+    val = tuple(n for i, n in enumerate(names) if i % _VAL_EVERY == _VAL_AT)
+    return tuple(n for n in names if n not in val), val
+
+
+class BpeTokenizer:
+    """A byte-level BPE tokenizer (GPT-2 style) with `<|endoftext|>` as the last id.
+
+    Any text encodes (unknown characters fall back to bytes) and
+    `decode(encode(text)) == text`. `vocabulary` and `merges` are in the form
+    KerasHub's `GPT2Tokenizer(vocabulary=..., merges=...)` takes, and the end
+    token has the last id, as in GPT-2, so it never collides with KerasHub's
+    padding id 0.
+
+    Args:
+        vocabulary: Token string (byte-level alphabet) -> id, ids `0..n-1`.
+        merges: BPE merges in priority order, each `"left right"`.
+
+    Example:
+    >>> tokenizer = load_text(seq_len=32, vocab_size=300).tokenizer
+    >>> ids = tokenizer.encode("The if statement")
+    >>> tokenizer.decode(ids)
+    'The if statement'
+    >>> tokenizer.end_token_id == tokenizer.vocab_size - 1
+    True
+    """
+
+    def __init__(self, vocabulary: dict[str, int], merges: list[str]):
+        from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers
+
+        self.vocabulary = dict(vocabulary)
+        self.merges = list(merges)
+        if sorted(self.vocabulary.values()) != list(range(len(self.vocabulary))):
+            raise TfgreenValueError(
+                message(
+                    "The vocabulary ids are not 0..n-1",
+                    "a dict token -> id whose ids are exactly 0, 1, ..., n-1",
+                    "Pass the `vocabulary` of a trained BpeTokenizer",
+                    vocab_size=len(self.vocabulary),
+                )
+            )
+        if self.vocabulary.get(END_OF_TEXT) != len(self.vocabulary) - 1:
+            raise TfgreenValueError(
+                message(
+                    f"{END_OF_TEXT!r} must have the last id",
+                    f"vocabulary[{END_OF_TEXT!r}] == len(vocabulary) - 1",
+                    "Give the end token the last id, as GPT-2 does",
+                    end_token_id=self.vocabulary.get(END_OF_TEXT),
+                )
+            )
+        pairs = [tuple(m.split(" ")) for m in self.merges]
+        tokenizer = Tokenizer(models.BPE(vocab=self.vocabulary, merges=pairs))
+        tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+        tokenizer.decoder = decoders.ByteLevel()
+        tokenizer.add_special_tokens([AddedToken(END_OF_TEXT, special=True)])
+        self._tokenizer = tokenizer
+
+    @property
+    def vocab_size(self) -> int:
+        """Number of ids, the end token included."""
+        return len(self.vocabulary)
+
+    @property
+    def end_token_id(self) -> int:
+        """The id of `<|endoftext|>` (the last one)."""
+        return self.vocab_size - 1
+
+    def encode(self, text: str) -> np.ndarray:
+        """Token ids of a string, int32 `[n]`."""
+        if not isinstance(text, str):
+            raise TfgreenValueError(
+                message(
+                    "`encode` takes one string",
+                    "a str",
+                    "Pass the text itself, or encode a list one item at a time",
+                    text=type(text).__name__,
+                )
+            )
+        return np.asarray(self._tokenizer.encode(text).ids, dtype="int32")
+
+    def decode(self, ids) -> str:
+        """The string of a 1-D sequence of ids (special tokens kept)."""
+        ids = np.asarray(ids).reshape(-1)
+        return self._tokenizer.decode([int(i) for i in ids], skip_special_tokens=False)
+
+    def __repr__(self) -> str:
+        return f"BpeTokenizer(vocab_size={self.vocab_size})"
+
+
+@functools.lru_cache(maxsize=8)
+def _tokenizer(vocab_size: int) -> BpeTokenizer:
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    hf = Tokenizer(models.BPE())
+    hf.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    hf.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=[END_OF_TEXT],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    topics = _topics()
+    hf.train_from_iterator([topics[n] for n in _split_topics()[0]], trainer)
+    model = json.loads(hf.to_str())["model"]
+    # The trainer gives the special token id 0; move it to the last id.
+    order = sorted((i, t) for t, i in model["vocab"].items() if t != END_OF_TEXT)
+    vocabulary = {token: new for new, (_, token) in enumerate(order)}
+    vocabulary[END_OF_TEXT] = len(vocabulary)
+    merges = [m if isinstance(m, str) else " ".join(m) for m in model["merges"]]
+    return BpeTokenizer(vocabulary, merges)
+
+
+@dataclasses.dataclass(frozen=True)
+class TextData:
+    """Token windows of the bundled text, with their tokenizer.
+
+    Attributes:
+        train: int32 `[n_train, seq_len]` token ids (read-only), from the
+            training topics.
+        val: int32 `[n_val, seq_len]` token ids (read-only), from the held-out
+            topics.
+        tokenizer: The `BpeTokenizer` that made them.
+        train_topics: Names of the `pydoc_data.topics` topics in `train`.
+        val_topics: Names of the topics in `val`.
+    """
+
+    train: np.ndarray
+    val: np.ndarray
+    tokenizer: BpeTokenizer
+    train_topics: tuple[str, ...]
+    val_topics: tuple[str, ...]
+
+    @property
+    def seq_len(self) -> int:
+        """Tokens per window."""
+        return int(self.train.shape[1])
+
+
+def _check_text_args(seq_len, vocab_size) -> tuple[int, int]:
+    seq_len = _validate.positive_int("seq_len", seq_len, minimum=2, example=64)
+    vocab_size = _validate.positive_int("vocab_size", vocab_size, minimum=_MIN_VOCAB, example=512)
+    if vocab_size > _MAX_VOCAB:
+        raise TfgreenValueError(
+            message(
+                "`vocab_size` is too large for the bundled text",
+                f"an int between {_MIN_VOCAB} and {_MAX_VOCAB}",
+                "Pass for example vocab_size=512",
+                vocab_size=vocab_size,
+            )
+        )
+    return seq_len, vocab_size
+
+
+def _windows(tokenizer: BpeTokenizer, names, seq_len: int, what: str) -> np.ndarray:
+    topics = _topics()
+    end = np.array([tokenizer.end_token_id], dtype="int32")
+    ids = np.concatenate([part for n in names for part in (tokenizer.encode(topics[n]), end)])
+    n = len(ids) // seq_len
+    if n == 0:
+        raise TfgreenValueError(
+            message(
+                f"`seq_len` is longer than the whole {what} text",
+                f"seq_len <= {len(ids)} tokens",
+                "Pass for example seq_len=64",
+                seq_len=seq_len,
+            )
+        )
+    windows = ids[: n * seq_len].reshape(n, seq_len)
+    windows.flags.writeable = False
+    return windows
+
+
+@functools.lru_cache(maxsize=8)
+def _text(seq_len: int, vocab_size: int) -> TextData:
+    tokenizer = _tokenizer(vocab_size)
+    train_topics, val_topics = _split_topics()
+    return TextData(
+        train=_windows(tokenizer, train_topics, seq_len, "training"),
+        val=_windows(tokenizer, val_topics, seq_len, "validation"),
+        tokenizer=tokenizer,
+        train_topics=train_topics,
+        val_topics=val_topics,
+    )
+
+
+def load_text(seq_len: int = 64, vocab_size: int = 512) -> TextData:
+    """Loads the stdlib's Python documentation as token windows for language models.
+
+    The text is `pydoc_data.topics` (79 topics of English prose, about 465,000
+    characters), which every Python installs. The split is by topic, fixed:
+    with the topic names sorted, every tenth from the 7th (the 7th, 17th,
+    ...: 8 topics, 11% of the text) is held out for `val`, the rest is `train`. A
+    byte-level BPE tokenizer (HF `tokenizers`) is trained on the training
+    topics only, deterministically. Each split is the topics' ids, each topic
+    followed by `<|endoftext|>`, cut into non-overlapping windows of `seq_len`
+    (the last partial window dropped). Results are cached for the process.
+
+    Args:
+        seq_len: Tokens per window, >= 2. Defaults to `64`.
+        vocab_size: Tokenizer vocabulary, between 258 and 8192 (256 byte
+            tokens, `<|endoftext|>` and the merges). Defaults to `512`.
+
+    Returns:
+        A `TextData` with `train` and `val` (int32 `[n, seq_len]`) and `tokenizer`.
+
+    Example:
+    >>> data = load_text(seq_len=32, vocab_size=300)
+    >>> data.train.dtype, data.train.shape[1], data.tokenizer.vocab_size
+    (dtype('int32'), 32, 300)
+    """
+    return _text(*_check_text_args(seq_len, vocab_size))
+
+
+def next_token_targets(token_ids) -> tuple[np.ndarray, np.ndarray]:
+    """Targets and weights to train a causal LM with `fit` on windows of ids.
+
+    Position `t` learns token `t + 1`; the last position has no target in the
+    window, so its weight is 0.
+
+    Args:
+        token_ids: Integer `[n, seq_len]` token ids.
+
+    Returns:
+        `(y, sample_weight)`: int32 `[n, seq_len]` targets and float32
+        `[n, seq_len]` weights, for `model.fit(token_ids, y, sample_weight=...)`.
+
+    Example:
+    >>> y, w = next_token_targets(np.array([[5, 6, 7]]))
+    >>> y.tolist(), w.tolist()
+    ([[6, 7, 0]], [[1.0, 1.0, 0.0]])
+    """
+    ids = np.asarray(token_ids)
+    if ids.ndim != 2 or not np.issubdtype(ids.dtype, np.integer):
+        raise TfgreenValueError(
+            message(
+                "`token_ids` must be a 2-D integer array",
+                "int token ids of shape [n, seq_len]",
+                "Pass for example load_text().train",
+                shape=ids.shape,
+                dtype=str(ids.dtype),
+            )
+        )
+    y = np.zeros_like(ids, dtype="int32")
+    y[:, :-1] = ids[:, 1:]
+    weights = np.ones(ids.shape, dtype="float32")
+    weights[:, -1] = 0.0
+    return y, weights

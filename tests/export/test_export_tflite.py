@@ -155,7 +155,9 @@ def test_op_without_int8_kernel_fails_edge_tpu_by_name(flavor, digits_flat, tmp_
     (x_train, _), _ = digits_flat
     model = _sine_model(flavor)
     with pytest.raises(
-        TargetError, match=r"Ops left in float for target 'edge-tpu'.*SIN.*ops=\['SIN'\]"
+        TargetError,
+        match=r"target 'edge-tpu': check\(s\) float_ops failed \(float_ops: Every op runs in "
+        r"the target's number format.*float_ops=\{'ops': \['SIN'\]\}",
     ):
         tfgreen.export_tflite(
             model, tmp_path / "tpu.tflite", target="edge-tpu", calibration_data=x_train
@@ -216,11 +218,13 @@ def test_bad_arguments_are_refused_before_work(flavor, softmax_cnn, digits, tmp_
     assert list(tmp_path.iterdir()) == []
 
 
-def test_model_file_path_is_loaded_safely(flavor, softmax_cnn, digits, tmp_path):
+def test_model_file_is_loaded_by_the_caller(flavor, softmax_cnn, digits, tmp_path):
     _, (x_test, y_test) = digits
     softmax_cnn.save(tmp_path / "digits.keras")
+    with pytest.raises(TfgreenTypeError, match=r"takes a model, not a file path.*load_model"):
+        tfgreen.export_tflite(str(tmp_path / "digits.keras"), tmp_path / "d.tflite")
     report = tfgreen.export_tflite(
-        str(tmp_path / "digits.keras"),
+        tfgreen.load_model(tmp_path / "digits.keras", compile=False),
         tmp_path / "d.tflite",
         target="edge-gpu",
         validation_data=(x_test, y_test),
@@ -249,3 +253,35 @@ def test_multi_input_model_keeps_input_order(flavor, tmp_path):
         report.inputs[1]["scale"] > 5 * report.inputs[0]["scale"]
     )  # the wide input got the wide range
     assert report.parity["cosine"] > 0.99 and report.checks["reference_kernels"]["max_lsb"] <= 1.0
+
+
+@pytest.mark.parametrize("head", ["binary_logit", "sigmoid", "softmax"])
+def test_accuracy_follows_the_one_top1_rule(flavor, head, digits_flat, tmp_path):
+    from tfgreen import _metrics
+
+    keras = keras_for(flavor)
+    (x_train, y_train), (x_test, y_test) = digits_flat
+    y_train, y_test = (y_train >= 5).astype("int64"), (y_test >= 5).astype("int64")
+    keras.utils.set_random_seed(0)
+    units, activation, loss = {
+        "binary_logit": (1, None, keras.losses.BinaryCrossentropy(from_logits=True)),
+        "sigmoid": (1, "sigmoid", keras.losses.BinaryCrossentropy()),
+        "softmax": (2, "softmax", keras.losses.SparseCategoricalCrossentropy()),
+    }[head]
+    model = keras.Sequential(
+        [
+            keras.Input((64,)),
+            keras.layers.Dense(16, activation="relu"),
+            keras.layers.Dense(units, activation=activation),
+        ]
+    )
+    model.compile("adam", loss)
+    model.fit(x_train, y_train, epochs=3, batch_size=64, verbose=0)
+    report = tfgreen.export_tflite(
+        model, tmp_path / "b.tflite", target="cpu", validation_data=(x_test, y_test)
+    )
+    outputs = np.asarray(model(x_test, training=False))
+    assert report.keras_accuracy == _metrics.accuracy(outputs, y_test) > 0.7
+    assert abs(report.accuracy - report.keras_accuracy) <= 1 / len(y_test)
+    if head == "binary_logit":  # logits are cut at 0, not at 0.5
+        assert _metrics.output_kind(outputs) == "logits"

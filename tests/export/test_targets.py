@@ -47,7 +47,7 @@ def test_target_from_json_round_trip(tmp_path):
         ({"name": "b", "quantization": "int4"}, "Received: quantization='int4'"),
         ({"name": "b", "input_dtype": "int8"}, "Invalid target field `input_dtype`"),
         ({"name": "b", "min_cosine": 1.5}, "min_cosine=1.5"),
-        ({"name": "b", "strict": ["speed"]}, "check names"),
+        ({"name": "b", "strict": ["speed"]}, r"names checks that do not exist: \['speed'\]"),
         ({"name": "b", "budget": 10}, r"unknown=\['budget'\]"),
         ({"quantization": "int8"}, "name=None"),
     ],
@@ -67,3 +67,37 @@ def test_unknown_target_names_the_builtins(tmp_path):
     (tmp_path / "broken.json").write_text("{name: ")
     with pytest.raises(TfgreenValueError, match="not valid JSON"):
         get_target(str(tmp_path / "broken.json"))
+
+
+def _weights_in_file(context):
+    """The file holds at least one weight tensor."""
+    count = len(context.info.weight_counts)
+    return {"passed": count > 0, "weight_tensors": count}
+
+
+def test_a_new_check_is_one_function_and_one_registry_line(softmax_cnn, tmp_path, monkeypatch):
+    from tfgreen.export import checks
+
+    monkeypatch.setitem(checks.CHECKS, "weights_in_file", _weights_in_file)  # removed after
+    strict = dataclasses.replace(
+        tfgreen.targets()["cpu"], name="strict-cpu", strict=("io_dtypes", "weights_in_file")
+    )
+    report = tfgreen.export_tflite(softmax_cnn, tmp_path / "m.tflite", target=strict)
+    figures = report.checks["weights_in_file"]
+    assert figures == {"passed": True, "strict": True, "weight_tensors": figures["weight_tensors"]}
+    assert figures["weight_tensors"] >= 4  # two kernels and two biases at least
+    manifest = json.loads((tmp_path / "m.tflite.json").read_text())
+    assert manifest["checks"]["weights_in_file"] == figures
+
+    # strict and failing: refused, named, with the check's own docstring as the reason
+    monkeypatch.setitem(
+        checks.CHECKS, "weights_in_file", lambda context: {"passed": False, "weight_tensors": 0}
+    )
+    with pytest.raises(tfgreen.TargetError, match=r"check\(s\) weights_in_file failed"):
+        tfgreen.export_tflite(softmax_cnn, tmp_path / "n.tflite", target=strict)
+    assert not (tmp_path / "n.tflite").exists()
+
+
+def test_an_unregistered_check_cannot_be_strict():
+    with pytest.raises(TfgreenValueError, match=r"weights_in_file"):
+        dataclasses.replace(tfgreen.targets()["cpu"], strict=("weights_in_file",))

@@ -1,111 +1,158 @@
-"""Checks run on an exported `.tflite` file.
+"""Checks run on an exported `.tflite` file, kept in a registry.
 
-Each function measures one thing about the file (read with `read_tflite` or
-run with `TfliteRunner`) and returns plain numbers; `export_tflite` decides
-against the target's thresholds which checks passed.
+`CHECKS` maps each check's name to one function. The function takes a
+`CheckContext` (the model, the target, the file, the samples) and returns its
+figures: a dict with `passed` (`True`, `False`, or `None` when it could not
+run) and what it measured, or `None` when the check does not apply to the
+target. `run_checks` runs every registered check and marks those the target
+lists in `strict`; `raise_strict` refuses the file when a strict one failed.
+A new check is one function plus one line in `CHECKS` (see
+docs/architecture.md, "Adding a check or a target").
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 
-from tfgreen.tflite.read import OpInfo, TfliteModelInfo
+from tfgreen import _metrics
+from tfgreen.errors import TargetError, message
+from tfgreen.tflite.read import TfliteModelInfo, float_ops, tensor_details
+
+if TYPE_CHECKING:
+    from tfgreen.export.targets import Target
+    from tfgreen.quantization.calibration import CalibrationSet
 
 __all__ = [
+    "CHECKS",
     "LUT_OPS",
-    "tensor_details",
-    "float_ops",
-    "is_float_op",
+    "CheckContext",
+    "run_checks",
+    "raise_strict",
     "parity",
     "accuracy",
     "max_lsb_difference",
     "kernel_differences",
-    "c_array",
 ]
 
 # Integer activations LiteRT's optimized kernels compute from lookup tables, which by
 # design round differently from the reference kernels.
 LUT_OPS = ("SOFTMAX", "LOGISTIC", "TANH")
 
-# Ops that only convert between float and integer at the edges of the graph.
-_CONVERSION_OPS = ("QUANTIZE", "DEQUANTIZE")
-
-
-def tensor_details(info: TfliteModelInfo, indices: list[int]) -> list[dict]:
-    """Name, dtype, shape, scale and zero point of the given tensors.
-
-    Args:
-        info: The parsed file.
-        indices: Tensor indices (e.g. `info.inputs`).
-
-    Returns:
-        One dict per tensor; `scale`/`zero_point` are `None` when the tensor
-        is not quantized (per-tensor values are given as numbers).
-    """
-    details = []
-    for index in indices:
-        tensor = info.tensors[index]
-        details.append(
-            {
-                "name": tensor.name,
-                "dtype": tensor.dtype,
-                "shape": list(tensor.shape),
-                "scale": tensor.scale[0] if len(tensor.scale) == 1 else (tensor.scale or None),
-                "zero_point": (
-                    tensor.zero_point[0]
-                    if len(tensor.zero_point) == 1
-                    else (tensor.zero_point or None)
-                ),
-            }
-        )
-    return details
-
-
-def float_ops(info: TfliteModelInfo) -> list[str]:
-    """Names of the ops that compute in float (QUANTIZE/DEQUANTIZE excluded).
-
-    An op computes in float when one of its non-constant inputs or outputs is
-    a float tensor. Hybrid ops (float activations, int8 weights, as in dynamic
-    range quantization) count as float.
-
-    Args:
-        info: The parsed file.
-
-    Returns:
-        Op names in execution order, with repeats.
-
-    Example:
-    >>> float_ops(read_tflite(Path("edge_cpu.tflite").read_bytes()))
-    ['SIN']
-    """
-    return [op.name for op in info.ops if is_float_op(info, op)]
-
-
-def is_float_op(info: TfliteModelInfo, op: OpInfo) -> bool:
-    """Whether one op computes in float (see `float_ops`)."""
-    if op.name in _CONVERSION_OPS:
-        return False
-    tensors = [info.tensors[i] for i in op.inputs + op.outputs if i >= 0]
-    return any(t.dtype.startswith("float") and not t.is_constant for t in tensors)
+_REFERENCE_SAMPLES = 100
+_LATENCY_RUNS = 20
+_KERAS_CHUNK = 256
 
 
 def _as_list(outputs) -> list[np.ndarray]:
     return [
         np.asarray(o, dtype="float64")
-        for o in (outputs if isinstance(outputs, list) else [outputs])
+        for o in (outputs if isinstance(outputs, (list, tuple)) else [outputs])
     ]
 
 
-def _top1(values: np.ndarray) -> np.ndarray:
-    flat = values.reshape(len(values), -1)
-    if flat.shape[1] > 1:
-        return flat.argmax(axis=1)
-    threshold = 0.5 if flat.min() >= 0 and flat.max() <= 1 else 0.0
-    return (flat[:, 0] > threshold).astype("int64")
+def _predict_keras(model, arrays: list[np.ndarray]) -> list[np.ndarray]:
+    """The Keras model's outputs, called eagerly in chunks (cheaper than `predict` here)."""
+    chunks = []
+    for start in range(0, len(arrays[0]), _KERAS_CHUNK):
+        part = [a[start : start + _KERAS_CHUNK] for a in arrays]
+        chunks.append(_as_list(model(part[0] if len(part) == 1 else part, training=False)))
+    return [np.concatenate([c[i] for c in chunks]) for i in range(len(chunks[0]))]
+
+
+@dataclass
+class CheckContext:
+    """What a check looks at; the figures several checks share are computed once.
+
+    Attributes:
+        model: The Keras model that was converted.
+        target: The `Target`, with the quantization actually used.
+        data: The `.tflite` bytes.
+        info: `data` parsed with `read_tflite`.
+        samples: Validation samples, else calibration samples, else `None`.
+        reconvert: Converts the model again exactly as `data` was made.
+    """
+
+    model: Any
+    target: Target
+    data: bytes
+    info: TfliteModelInfo
+    samples: CalibrationSet | None = None
+    reconvert: Callable[[], bytes] | None = None
+
+    @property
+    def integer(self) -> bool:
+        """Whether the file was quantized to integer activations."""
+        return self.target.quantization in ("int8", "int16x8")
+
+    @cached_property
+    def inputs(self) -> list[dict]:
+        """`tensor_details` of the file's inputs."""
+        return tensor_details(self.info, self.info.inputs)
+
+    @cached_property
+    def outputs(self) -> list[dict]:
+        """`tensor_details` of the file's outputs."""
+        return tensor_details(self.info, self.info.outputs)
+
+    @cached_property
+    def output_scales(self) -> list[float | None]:
+        """Quantization scale of each output, `None` for float outputs."""
+        return [t["scale"] if isinstance(t["scale"], float) else None for t in self.outputs]
+
+    @cached_property
+    def runner(self):
+        """A `TfliteRunner` on the file (LiteRT, optimized kernels)."""
+        from tfgreen.tflite.runner import TfliteRunner
+
+        return TfliteRunner(self.data)
+
+    @cached_property
+    def keras_outputs(self) -> list[np.ndarray]:
+        """The Keras model's outputs on `samples`, one array per output."""
+        return _predict_keras(self.model, self.samples.arrays)
+
+    @cached_property
+    def tflite_outputs(self) -> list[np.ndarray]:
+        """The file's (dequantized) outputs on `samples`, one array per output."""
+        return _as_list(self.runner.predict(self.samples.arrays))
+
+    @cached_property
+    def parity(self) -> dict | None:
+        """`parity` of the file against the Keras model on `samples`; `None` without samples."""
+        if self.samples is None:
+            return None
+        return parity(self.keras_outputs, self.tflite_outputs, self.output_scales)
+
+    @cached_property
+    def accuracy(self) -> tuple[float | None, float | None]:
+        """`(file, keras)` top-1 accuracy on the labelled samples, `(None, None)` without labels."""
+        if self.samples is None or self.samples.labels is None:
+            return None, None
+        kind = _metrics.output_kind(self.keras_outputs[0])
+        labels = self.samples.labels
+        return (
+            accuracy(self.tflite_outputs, labels, kind),
+            accuracy(self.keras_outputs, labels, kind),
+        )
+
+    def latency_ms(self) -> float:
+        """Median single-sample latency of the file with LiteRT (1 thread), in ms."""
+        example = [
+            np.zeros([d if d > 0 else 1 for d in t["shape"]], "float32") for t in self.inputs
+        ]
+        return self.runner.latency_ms(example, runs=_LATENCY_RUNS)["p50"]
 
 
 def parity(expected, actual, scales: list[float | None]) -> dict:
     """Compares the Keras model's outputs with the file's (dequantized) outputs.
+
+    Top-1 follows `tfgreen._metrics` (the kind of a single-column output is
+    decided from `expected`), so export and `compare` agree.
 
     Args:
         expected: The Keras model's outputs (an array or a list, one per output).
@@ -120,13 +167,16 @@ def parity(expected, actual, scales: list[float | None]) -> dict:
         several outputs, each figure is the worst over the outputs.
 
     Example:
-    >>> parity(model.predict(x), TfliteRunner(path).predict(x), [1 / 256])["top1_agreement"]
-    0.9977...
+    >>> import numpy as np
+    >>> keras_out = np.array([[0.1, 0.9], [0.8, 0.2]])
+    >>> figures = parity(keras_out, np.array([[0.2, 0.8], [0.7, 0.3]]), [None])
+    >>> figures["top1_agreement"], round(figures["max_abs_error"], 3), figures["units"]
+    (1.0, 0.1, 'float')
     """
     agreements, cosines, errors = [], [], []
     units = "float"
     for want, got, scale in zip(_as_list(expected), _as_list(actual), scales, strict=True):
-        agreements.append(float(np.mean(_top1(want) == _top1(got))))
+        agreements.append(_metrics.top1_agreement(want, got))
         a, b = want.reshape(len(want), -1), got.reshape(len(got), -1)
         norms = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
         dots = np.sum(a * b, axis=1)
@@ -146,9 +196,24 @@ def parity(expected, actual, scales: list[float | None]) -> dict:
     }
 
 
-def accuracy(outputs, labels: np.ndarray) -> float:
-    """Top-1 accuracy of the first output against class-index labels."""
-    return float(np.mean(_top1(_as_list(outputs)[0]) == labels))
+def accuracy(outputs, labels: np.ndarray, kind: str | None = None) -> float:
+    """Top-1 accuracy of the first output against class-index labels (`tfgreen._metrics`).
+
+    Args:
+        outputs: Model outputs (an array or a list, one per output).
+        labels: Class indices, `[n]`.
+        kind: `"logits"` or `"probabilities"` for a single-column output,
+            decided from the values when `None`. Defaults to `None`.
+
+    Returns:
+        The accuracy.
+
+    Example:
+    >>> import numpy as np
+    >>> accuracy(np.array([[-0.3], [2.0]]), np.array([0, 1]))
+    1.0
+    """
+    return _metrics.accuracy(_as_list(outputs)[0], labels, kind)
 
 
 def max_lsb_difference(first, second, scales: list[float | None]) -> float:
@@ -191,8 +256,9 @@ def kernel_differences(data: bytes, info: TfliteModelInfo, arrays: list[np.ndarr
         flip near-ties) and `samples`.
 
     Example:
-    >>> kernel_differences(data, read_tflite(data), [x_test[:100]])["max_lsb"]
-    1
+    ```python
+    kernel_differences(data, read_tflite(data), [x_test[:100]])["max_lsb"]  # 1
+    ```
     """
     from tfgreen.tflite.runner import TfliteRunner
 
@@ -203,7 +269,7 @@ def kernel_differences(data: bytes, info: TfliteModelInfo, arrays: list[np.ndarr
     ops = [op for op in info.ops if info.tensors[op.outputs[0]].dtype.startswith("int")]
     indices = [op.outputs[0] for op in ops]
     worst = dict.fromkeys(range(len(ops)), 0)
-    tops = [[], []]
+    tops: list[list[np.ndarray]] = [[], []]
     for i in range(len(arrays[0])):
         sample = [a[i : i + 1] for a in arrays]
         optimized, reference = (run.raw_tensors(sample, indices + info.outputs) for run in runs)
@@ -211,7 +277,7 @@ def kernel_differences(data: bytes, info: TfliteModelInfo, arrays: list[np.ndarr
             difference = np.abs(optimized[k].astype("int64") - reference[k].astype("int64"))
             worst[k] = max(worst[k], int(difference.max()) if difference.size else 0)
         for side, values in enumerate((optimized, reference)):
-            tops[side].append(_top1(np.asarray(values[len(ops)], dtype="float64")))
+            tops[side].append(_dequantized(info, info.outputs[0], values[len(ops)]))
     plain = {k: v for k, v in worst.items() if ops[k].name not in LUT_OPS}
     lut = [v for k, v in worst.items() if ops[k].name in LUT_OPS]
     worst_op = max(plain, key=plain.get) if plain else None
@@ -219,36 +285,149 @@ def kernel_differences(data: bytes, info: TfliteModelInfo, arrays: list[np.ndarr
         "max_lsb": max(plain.values()) if plain else 0,
         "lut_max_lsb": max(lut) if lut else None,
         "worst_op": None if worst_op is None else ops[worst_op].name,
-        "top1_agreement": float(np.mean(np.concatenate(tops[0]) == np.concatenate(tops[1]))),
+        "top1_agreement": _metrics.top1_agreement(np.concatenate(tops[0]), np.concatenate(tops[1])),
         "samples": int(len(arrays[0])),
     }
 
 
-def c_array(data: bytes, symbol: str, header: str) -> tuple[str, str]:
-    """Renders `.tflite` bytes as a C array for TFLite Micro.
+def _dequantized(info: TfliteModelInfo, index: int, raw: np.ndarray) -> np.ndarray:
+    """A tensor's raw values in real units (integers through their scale and zero point)."""
+    tensor = info.tensors[index]
+    values = np.asarray(raw, dtype="float64")
+    if len(tensor.scale) == 1 and tensor.scale[0]:
+        values = (values - tensor.zero_point[0]) * tensor.scale[0]
+    return values
+
+
+def _check_float_ops(context: CheckContext) -> dict:
+    """Every op runs in the target's number format: ops left in float only where allowed."""
+    left = sorted(set(float_ops(context.info)))
+    allowed = context.target.allow_float_ops or not context.integer
+    return {"passed": allowed or not left, "ops": left}
+
+
+def _check_io_dtypes(context: CheckContext) -> dict:
+    """The file's inputs and outputs have the target's dtypes."""
+    target = context.target
+    want_in = target.input_dtype if context.integer else "float32"
+    want_out = target.output_dtype if context.integer else "float32"
+    inputs = [t["dtype"] for t in context.inputs]
+    outputs = [t["dtype"] for t in context.outputs]
+    return {
+        "passed": all(d == want_in for d in inputs) and all(d == want_out for d in outputs),
+        "inputs": inputs,
+        "outputs": outputs,
+        "expected": [want_in, want_out],
+    }
+
+
+def _check_size(context: CheckContext) -> dict:
+    """The file fits the target's size budget."""
+    budget = context.target.size_budget_bytes
+    size = len(context.data)
+    return {"passed": budget is None or size <= budget, "size_bytes": size, "budget_bytes": budget}
+
+
+def _check_parity(context: CheckContext) -> dict:
+    """The file's outputs stay close to the Keras model's (top-1 agreement and cosine)."""
+    figures = context.parity
+    if figures is None:
+        return {"passed": None, "skipped": "no calibration_data or validation_data"}
+    target = context.target
+    return {
+        "passed": figures["top1_agreement"] >= target.min_top1_agreement
+        and figures["cosine"] >= target.min_cosine,
+        **figures,
+        "min_top1_agreement": target.min_top1_agreement,
+        "min_cosine": target.min_cosine,
+    }
+
+
+def _check_reference_kernels(context: CheckContext) -> dict | None:
+    """Optimized and reference kernels agree within the target's LSB limit."""
+    limit = context.target.max_reference_lsb
+    if limit is None or context.samples is None:
+        return None
+    from tfgreen.tflite.runner import TfliteRunner
+
+    head = [a[:_REFERENCE_SAMPLES] for a in context.samples.arrays]
+    kernels = kernel_differences(context.data, context.info, head)
+    reference = TfliteRunner(context.data, reference=True).predict(head)
+    return {
+        "passed": kernels["max_lsb"] <= limit,
+        **kernels,
+        "limit_lsb": limit,
+        "xnnpack_output_max_lsb": max_lsb_difference(
+            context.runner.predict(head), reference, context.output_scales
+        ),
+    }
+
+
+def _check_deterministic(context: CheckContext) -> dict | None:
+    """Converting again gives the same bytes."""
+    if not context.target.deterministic:
+        return None
+    identical = context.reconvert() == context.data
+    return {"passed": identical, "identical": identical}
+
+
+# The registry: check name -> function(CheckContext) -> figures (or None: does not apply).
+CHECKS: dict[str, Callable[[CheckContext], dict | None]] = {
+    "float_ops": _check_float_ops,
+    "io_dtypes": _check_io_dtypes,
+    "parity": _check_parity,
+    "size": _check_size,
+    "reference_kernels": _check_reference_kernels,
+    "deterministic": _check_deterministic,
+}
+
+
+def run_checks(context: CheckContext) -> dict[str, dict]:
+    """Runs every registered check on a file.
 
     Args:
-        data: The flatbuffer bytes.
-        symbol: C identifier of the array (its length is `<symbol>_len`).
-        header: File name of the header, included by the source.
+        context: The `CheckContext` of the export.
 
     Returns:
-        `(source, header_text)`: the `.cc` and the `.h` contents.
+        Check name -> `{"passed", "strict", ...figures}`, for the checks that apply.
     """
-    guard = "TFGREEN_" + "".join(c if c.isalnum() else "_" for c in header.upper())
-    header_text = (
-        f"// Generated by tfgreen: {len(data)} bytes of a .tflite model for TFLite Micro.\n"
-        f"#ifndef {guard}\n#define {guard}\n\n"
-        f"extern const unsigned char {symbol}[];\n"
-        f"extern const unsigned int {symbol}_len;\n\n#endif  // {guard}\n"
-    )
-    rows = [
-        "  " + ", ".join(f"0x{b:02x}" for b in data[start : start + 12])
-        for start in range(0, len(data), 12)
-    ]
-    source = (
-        f'// Generated by tfgreen. Keep 16-byte alignment for TFLite Micro.\n#include "{header}"\n\n'
-        f"alignas(16) const unsigned char {symbol}[] = {{\n" + ",\n".join(rows) + "\n};\n"
-        f"const unsigned int {symbol}_len = {len(data)};\n"
-    )
-    return source, header_text
+    results = {}
+    for name, check in CHECKS.items():
+        figures = check(context)
+        if figures is not None:
+            results[name] = {
+                "passed": figures["passed"],
+                "strict": name in context.target.strict,
+                **figures,
+            }
+    return results
+
+
+def _requirement(check) -> str:
+    doc = (getattr(check, "__doc__", None) or "").strip()
+    return doc.splitlines()[0].rstrip(".") if doc else "see the figures"
+
+
+def raise_strict(target: Target, results: dict[str, dict]) -> None:
+    """Raises `TargetError` naming every strict check that failed, with its figures.
+
+    Args:
+        target: The target the checks ran for.
+        results: What `run_checks` returned.
+    """
+    failed = {name: r for name, r in results.items() if r["strict"] and r["passed"] is False}
+    if failed:
+        # A check's docstring says what it requires; the message quotes it.
+        reasons = "; ".join(f"{name}: {_requirement(CHECKS.get(name))}" for name in failed)
+        raise TargetError(
+            message(
+                f"The exported file does not meet target '{target.name}': "
+                f"check(s) {', '.join(failed)} failed ({reasons})",
+                "every strict check of the target to pass",
+                "See the measured values; change the model, the data, or use a less strict target",
+                **{
+                    name: {k: v for k, v in r.items() if k not in ("passed", "strict")}
+                    for name, r in failed.items()
+                },
+            )
+        )

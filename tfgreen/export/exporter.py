@@ -1,10 +1,11 @@
 """`export_tflite`: a Keras model to a checked `.tflite` file for a device target.
 
-The model is converted with the target's quantization, I/O dtypes and shapes,
-then the file is checked: its ops (and which stay in float), I/O dtypes,
-shapes, scales and zero points, parity with the Keras model, weight sparsity,
-size against the target's budget, and for strict targets the reference
-kernels and byte-identical reconversion. The `.tflite` file, its manifest
+The export is a pipeline of short steps: resolve the target, convert the
+model with the target's quantization, I/O dtypes and shapes, run every check
+of the registry `tfgreen.export.checks.CHECKS` (ops and which stay in float,
+I/O dtypes, size, parity with the Keras model, and for strict targets the
+reference kernels and byte-identical reconversion), refuse the file when a
+strict check failed, then write. The `.tflite` file, its manifest
 `<path>.json` (and for `mcu` a C array) are staged and renamed into place only
 when everything passed, so an interrupted export never leaves a partial file.
 """
@@ -17,8 +18,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from tfgreen.errors import (
     CalibrationError,
     TargetError,
@@ -29,16 +28,13 @@ from tfgreen.errors import (
 )
 from tfgreen.export import checks
 from tfgreen.export import manifest as _manifest
-from tfgreen.export.targets import Target, get_target
+from tfgreen.export.targets import Target, resolve_target
 from tfgreen.flavor import flavor_of
 from tfgreen.quantization.calibration import prepare_calibration, prepare_validation
-from tfgreen.quantization.ptq import check_quantization, convert
-from tfgreen.tflite.read import read_tflite
+from tfgreen.quantization.ptq import INTEGER_QUANTIZATIONS, convert
+from tfgreen.tflite.read import float_ops, read_tflite
 
 __all__ = ["ExportReport", "export_tflite"]
-
-_LATENCY_RUNS = 20
-_REFERENCE_SAMPLES = 100
 
 
 @dataclass
@@ -66,6 +62,7 @@ class ExportReport:
         manifest_path: The manifest JSON written beside the file.
         files: Every file written (`.tflite`, manifest, C array).
         calibration: `{"count", "sha256"}` of the calibration samples, or `None`.
+        validation: `{"count", "sha256"}` of the validation samples, or `None`.
     """
 
     path: str
@@ -86,6 +83,7 @@ class ExportReport:
     manifest_path: str
     files: list[str] = field(default_factory=list)
     calibration: dict | None = None
+    validation: dict | None = None
 
     @property
     def passed(self) -> bool:
@@ -139,52 +137,48 @@ def _check_path(path) -> Path:
     return path
 
 
-def _resolve_model(model):
+def _check_model(model):
+    """A built Keras 3 or tf_keras model; files are loaded by the caller."""
     if isinstance(model, (str, Path)):
-        from tfgreen.loading import load_model
-
-        model = load_model(model, compile=False)
+        raise TfgreenTypeError(
+            message(
+                "`export_tflite` takes a model, not a file path",
+                "a built Keras 3 or tf_keras model",
+                "Load the file first: model = tfgreen.load_model(path) "
+                "(or use `tfgreen export` on the command line)",
+                model=str(model),
+            )
+        )
     flavor_of(model)
     try:
-        _ = model.inputs
-    except (AttributeError, ValueError) as error:
+        built = bool(model.inputs)
+    except (AttributeError, ValueError):
+        built = False
+    if not built:
         raise _bad(
             "The model is not built",
             "a model with known inputs",
-            "Call the model on data or build it with an Input first",
+            "Build it with keras.Input(...) first, or call it on data",
             model=getattr(model, "name", type(model).__name__),
-        ) from error
-    if not model.inputs:
-        raise _bad(
-            "The model is not built",
-            "a model with known inputs",
-            "Build it with keras.Input(...) first",
-            model=model.name,
         )
     return model
 
 
-def _effective_target(target: Target, quantization: str | None) -> Target:
-    if quantization is None or quantization == target.quantization:
-        return target
-    check_quantization(quantization)
-    integer_io = target.input_dtype != "float32" or target.output_dtype != "float32"
-    if integer_io and quantization not in ("int8", "int16x8"):
+def _require_data(target: Target, calibration, validation) -> None:
+    if calibration is None and validation is None and "parity" in target.strict:
         raise TargetError(
             message(
-                f"Target '{target.name}' needs {target.input_dtype}/{target.output_dtype} "
-                f"inputs/outputs, which quantization '{quantization}' cannot give",
-                "quantization='int8' (or None for the target's default)",
-                "Leave quantization=None, or choose a float target such as 'cpu' or 'edge-gpu'",
-                quantization=quantization,
-                target=target.name,
+                f"Target '{target.name}' checks parity strictly and needs data to run it on",
+                "calibration_data and/or validation_data",
+                "Pass calibration_data=x_train[:200] and validation_data=(x_test, y_test)",
+                calibration_data=None,
+                validation_data=None,
             )
         )
-    return dataclasses.replace(target, quantization=quantization)
 
 
 def _convert(model, target: Target, calibration) -> bytes:
-    integer = target.quantization in ("int8", "int16x8")
+    integer = target.quantization in INTEGER_QUANTIZATIONS
     io_dtype = target.input_dtype if integer else None
     output_dtype = target.output_dtype if integer else None
     kwargs = dict(
@@ -215,7 +209,7 @@ def _convert(model, target: Target, calibration) -> bytes:
             # Name the ops that have no integer kernel: convert with float fallback and look.
             try:
                 relaxed = convert(model, target.quantization, allow_float_ops=True, **kwargs)
-                left = checks.float_ops(read_tflite(relaxed))
+                left = float_ops(read_tflite(relaxed))
             except Exception:  # noqa: BLE001 - the original error is the one to report
                 left = []
             raise TargetError(
@@ -242,34 +236,43 @@ def _convert(model, target: Target, calibration) -> bytes:
         ) from error
 
 
-def _predict_keras(model, arrays: list[np.ndarray]):
-    """The Keras model's outputs, called eagerly in chunks (cheaper than `predict` here)."""
-    chunks = []
-    for start in range(0, len(arrays[0]), 256):
-        part = [a[start : start + 256] for a in arrays]
-        out = model(part[0] if len(part) == 1 else part, training=False)
-        chunks.append(
-            [np.asarray(o) for o in out] if isinstance(out, (list, tuple)) else [np.asarray(out)]
-        )
-    outputs = [np.concatenate([c[i] for c in chunks]) for i in range(len(chunks[0]))]
-    return outputs[0] if len(outputs) == 1 else outputs
+def _files(path: Path, data: bytes, target: Target) -> dict[Path, bytes]:
+    """The `.tflite` file and, for targets that want one, its C array."""
+    files = {path: data}
+    if target.c_array:
+        symbol = "g_" + "".join(c if c.isalnum() else "_" for c in path.stem) + "_model"
+        source, header = _manifest.c_array(data, symbol, path.stem + ".h")
+        files[path.with_suffix(".cc")] = source.encode()
+        files[path.with_suffix(".h")] = header.encode()
+    return files
 
 
-def _raise_strict(target: Target, results: dict[str, dict]) -> None:
-    failed = {name: r for name, r in results.items() if r["strict"] and r["passed"] is False}
-    if failed:
-        raise TargetError(
-            message(
-                f"The exported file does not meet target '{target.name}': "
-                f"check(s) {', '.join(failed)} failed",
-                "every strict check of the target to pass",
-                "See the measured values; change the model, the data, or use a less strict target",
-                **{
-                    name: {k: v for k, v in r.items() if k not in ("passed", "strict")}
-                    for name, r in failed.items()
-                },
-            )
-        )
+def _report(
+    path: Path, context: checks.CheckContext, results: dict, files, calibration, validation
+):
+    manifest_path = path.with_name(path.name + ".json")
+    accuracy, keras_accuracy = context.accuracy
+    return ExportReport(
+        path=str(path),
+        size_bytes=len(context.data),
+        sha256=hashlib.sha256(context.data).hexdigest(),
+        target=context.target.name,
+        quantization=context.target.quantization,
+        inputs=context.inputs,
+        outputs=context.outputs,
+        ops=context.info.op_names,
+        float_ops=float_ops(context.info),
+        parity=context.parity,
+        accuracy=accuracy,
+        keras_accuracy=keras_accuracy,
+        latency_ms=context.latency_ms(),
+        sparsity=context.info.total_weight_sparsity(),
+        checks=results,
+        manifest_path=str(manifest_path),
+        files=[str(p) for p in files] + [str(manifest_path)],
+        calibration=None if calibration is None else calibration.fingerprint(),
+        validation=None if validation is None else validation.fingerprint(),
+    )
 
 
 def export_tflite(
@@ -282,21 +285,19 @@ def export_tflite(
 ) -> ExportReport:
     """Exports a Keras 3 or tf_keras model as a checked `.tflite` file for a device.
 
-    Writes `path`, the manifest `<path>.json` (sha256, size, target,
-    quantization, versions, calibration fingerprint, check results, creation
-    time) and for `mcu` a C array (`.cc` + `.h`), all atomically.
+    Writes `path`, the manifest `<path>.json` and for `mcu` a C array
+    (`.cc` + `.h`), all atomically, after every strict check passed.
 
     Args:
-        model: A built Keras 3 or tf_keras model, or a `.keras` file path
-            (loaded in safe mode with `tfgreen.load_model`).
+        model: A built Keras 3 or tf_keras model (load files with `tfgreen.load_model`).
         path: Output file, ending in `.tflite`.
         target: A built-in target name (see `tfgreen.targets()`), a JSON
             target file, or a `tfgreen.Target`. Defaults to `"edge-cpu"`.
-        quantization: `"float32"`, `"dynamic"`, `"float16"`, `"int8"` or
+        quantization: One of `"float32"`, `"dynamic"`, `"float16"`, `"int8"`,
             `"int16x8"`; `None` uses the target's. Defaults to `None`.
-        calibration_data: Samples for integer quantization: an array, a list
-            of arrays (one per input), a `tf.data.Dataset` or a generator. Up
-            to 200 are used, chosen reproducibly. Defaults to `None`.
+        calibration_data: Samples for integer quantization (an array, a list
+            of arrays, a `tf.data.Dataset` or a generator); up to 200 are
+            used, chosen reproducibly. Defaults to `None`.
         validation_data: `(x, y)` or `x` for parity and accuracy; without it
             parity uses the calibration samples. Defaults to `None`.
 
@@ -305,167 +306,33 @@ def export_tflite(
 
     Raises:
         CalibrationError: Bad calibration/validation data (before converting).
-        TargetError: The file cannot meet a strict check of the target, e.g.
-            ops left in float on `edge-tpu` (they are named).
+        TargetError: The file fails a strict check of the target (named, with its figures).
 
     Example:
-    >>> report = tfgreen.export_tflite(model, "out/model.tflite", target="edge-tpu",
-    ...                                calibration_data=x_train[:200],
-    ...                                validation_data=(x_test, y_test))
-    >>> report.inputs[0]["dtype"], report.parity["top1_agreement"]
-    ('uint8', 0.99...)
+    ```python
+    report = tfgreen.export_tflite(model, "out/model.tflite", target="edge-tpu",
+                                   calibration_data=x_train[:200], validation_data=(x_test, y_test))
+    report.inputs[0]["dtype"], report.parity["top1_agreement"]  # ('uint8', 0.99...)
+    ```
     """
-    path = _check_path(path)
-    model = _resolve_model(model)
-    profile = _effective_target(get_target(target), quantization)
-    integer = profile.quantization in ("int8", "int16x8")
+    started = time.perf_counter()
+    path, model = _check_path(path), _check_model(model)
+    profile = resolve_target(target, quantization)
     calibration = None if calibration_data is None else prepare_calibration(model, calibration_data)
     validation = None if validation_data is None else prepare_validation(model, validation_data)
-    if calibration is None and validation is None and "parity" in profile.strict:
-        raise TargetError(
-            message(
-                f"Target '{profile.name}' checks parity strictly and needs data to run it on",
-                "calibration_data and/or validation_data",
-                "Pass calibration_data=x_train[:200] and validation_data=(x_test, y_test)",
-                calibration_data=None,
-                validation_data=None,
-            )
-        )
+    _require_data(profile, calibration, validation)
 
-    started = time.perf_counter()
-    data = _convert(model, profile, calibration)
-    info = read_tflite(data)
-    results: dict[str, dict] = {}
+    def reconvert() -> bytes:
+        return _convert(model, profile, calibration)
 
-    def record(name: str, passed: bool | None, **figures) -> None:
-        results[name] = {"passed": passed, "strict": name in profile.strict, **figures}
-
-    left = checks.float_ops(info)
-    float_allowed = profile.allow_float_ops or not integer
-    record("float_ops", float_allowed or not left, ops=sorted(set(left)))
-    if results["float_ops"]["passed"] is False and results["float_ops"]["strict"]:
-        raise TargetError(
-            message(
-                f"Ops left in float for target '{profile.name}', which runs int8 only: "
-                f"{', '.join(sorted(set(left)))}",
-                "every op quantized to int8",
-                "Replace the layers producing these ops with int8-capable ones, or use "
-                "target='edge-cpu', which allows float fallback",
-                ops=sorted(set(left)),
-            )
-        )
-    inputs = checks.tensor_details(info, info.inputs)
-    outputs = checks.tensor_details(info, info.outputs)
-    want_in = profile.input_dtype if integer else "float32"
-    want_out = profile.output_dtype if integer else "float32"
-    record(
-        "io_dtypes",
-        all(t["dtype"] == want_in for t in inputs) and all(t["dtype"] == want_out for t in outputs),
-        inputs=[t["dtype"] for t in inputs],
-        outputs=[t["dtype"] for t in outputs],
-        expected=[want_in, want_out],
-    )
-    budget = profile.size_budget_bytes
-    record("size", budget is None or len(data) <= budget, size_bytes=len(data), budget_bytes=budget)
-
-    from tfgreen.tflite.runner import TfliteRunner
-
-    runner = TfliteRunner(data)
-    scales = [t["scale"] if isinstance(t["scale"], float) else None for t in outputs]
+    data = reconvert()
     samples = validation if validation is not None else calibration
-    parity = accuracy = keras_accuracy = None
-    if samples is not None:
-        expected = _predict_keras(model, samples.arrays)
-        actual = runner.predict(samples.arrays)
-        parity = checks.parity(expected, actual, scales)
-        record(
-            "parity",
-            parity["top1_agreement"] >= profile.min_top1_agreement
-            and parity["cosine"] >= profile.min_cosine,
-            **parity,
-            min_top1_agreement=profile.min_top1_agreement,
-            min_cosine=profile.min_cosine,
-        )
-        if samples.labels is not None:
-            accuracy = checks.accuracy(actual, samples.labels)
-            keras_accuracy = checks.accuracy(expected, samples.labels)
-        if profile.max_reference_lsb is not None:
-            head = [a[:_REFERENCE_SAMPLES] for a in samples.arrays]
-            kernels = checks.kernel_differences(data, info, head)
-            reference = TfliteRunner(data, reference=True).predict(head)
-            record(
-                "reference_kernels",
-                kernels["max_lsb"] <= profile.max_reference_lsb,
-                **kernels,
-                limit_lsb=profile.max_reference_lsb,
-                xnnpack_output_max_lsb=checks.max_lsb_difference(
-                    runner.predict(head), reference, scales
-                ),
-            )
-    else:
-        record("parity", None, skipped="no calibration_data or validation_data")
-    if profile.deterministic:
-        again = _convert(model, profile, calibration)
-        record("deterministic", again == data, identical=again == data)
-    _raise_strict(profile, results)
-    example = [np.zeros([d if d > 0 else 1 for d in t["shape"]], "float32") for t in inputs]
-    latency = runner.latency_ms(example, runs=_LATENCY_RUNS)["p50"]
-
-    sha256 = hashlib.sha256(data).hexdigest()
-    manifest_path = path.with_name(path.name + ".json")
-    files: dict[Path, bytes] = {}
-    if profile.c_array:
-        symbol = "g_" + "".join(c if c.isalnum() else "_" for c in path.stem) + "_model"
-        source, header = checks.c_array(data, symbol, path.stem + ".h")
-        files[path.with_suffix(".cc")] = source.encode()
-        files[path.with_suffix(".h")] = header.encode()
-    files[path] = data
-    report = ExportReport(
-        path=str(path),
-        size_bytes=len(data),
-        sha256=sha256,
-        target=profile.name,
-        quantization=profile.quantization,
-        inputs=inputs,
-        outputs=outputs,
-        ops=info.op_names,
-        float_ops=left,
-        parity=parity,
-        accuracy=accuracy,
-        keras_accuracy=keras_accuracy,
-        latency_ms=latency,
-        sparsity=info.total_weight_sparsity(),
-        checks=results,
-        manifest_path=str(manifest_path),
-        files=[str(p) for p in files] + [str(manifest_path)],
-        calibration=None if calibration is None else calibration.fingerprint(),
-    )
-    manifest = {
-        "file": path.name,
-        "sha256": sha256,
-        "size_bytes": len(data),
-        "target": profile.name,
-        "target_profile": profile.to_dict(),
-        "quantization": profile.quantization,
-        "versions": _manifest.versions(flavor_of(model)),
-        "calibration": report.calibration,
-        "validation": None if validation is None else validation.fingerprint(),
-        "checks": results,
-        "inputs": inputs,
-        "outputs": outputs,
-        "ops": info.op_names,
-        "float_ops": left,
-        "parity": parity,
-        "accuracy": accuracy,
-        "keras_accuracy": keras_accuracy,
-        "latency_ms": latency,
-        "sparsity": report.sparsity,
-        "extra_files": {
-            p.name: hashlib.sha256(b).hexdigest() for p, b in files.items() if p != path
-        },
-        "export_seconds": round(time.perf_counter() - started, 3),
-        "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    }
-    files[manifest_path] = _manifest.to_bytes(manifest)
-    _manifest.write_all(files)
+    context = checks.CheckContext(model, profile, data, read_tflite(data), samples, reconvert)
+    results = checks.run_checks(context)
+    checks.raise_strict(profile, results)
+    files = _files(path, data, profile)
+    report = _report(path, context, results, files, calibration, validation)
+    extra = {p: b for p, b in files.items() if p != path}
+    manifest = _manifest.from_report(report, profile, flavor_of(model), extra, started)
+    _manifest.write_all({**files, Path(report.manifest_path): _manifest.to_bytes(manifest)})
     return report

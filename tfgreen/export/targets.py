@@ -10,20 +10,28 @@ Six targets are built in (`targets()`); a user's own comes from a JSON file
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from tfgreen.errors import TfgreenFileNotFoundError, TfgreenTypeError, TfgreenValueError, message
-from tfgreen.quantization.ptq import check_quantization
+from tfgreen import _validate
+from tfgreen.errors import (
+    TargetError,
+    TfgreenFileNotFoundError,
+    TfgreenTypeError,
+    TfgreenValueError,
+    message,
+)
+from tfgreen.export.checks import CHECKS
+from tfgreen.quantization.ptq import INTEGER_QUANTIZATIONS, check_quantization
 
-__all__ = ["CHECKS", "Target", "targets", "get_target", "add_arguments", "run"]
+__all__ = ["CHECKS", "Target", "targets", "get_target", "resolve_target"]
 
-# Checks export_tflite runs; a target lists in `strict` those that fail the export.
-CHECKS = ("float_ops", "io_dtypes", "parity", "size", "reference_kernels", "deterministic")
+# `CHECKS` (the registry in tfgreen.export.checks) names the checks export_tflite runs;
+# a target lists in `strict` those whose failure refuses the file.
 _IO = ("float32", "int8", "uint8", "int16")
+_FLAGS = ("allow_float_ops", "static_shapes", "deterministic", "per_channel_dense", "c_array")
 
 
 def _invalid(field: str, expected: str, value, source: str) -> TfgreenValueError:
@@ -71,7 +79,7 @@ class Target:
         description: One line on the device. Defaults to `""`.
 
     Example:
-    >>> target = tfgreen.targets()["edge-tpu"]
+    >>> target = targets()["edge-tpu"]
     >>> target.input_dtype, target.allow_float_ops
     ('uint8', False)
     """
@@ -107,41 +115,25 @@ class Target:
         """
         if not isinstance(self.name, str) or not self.name:
             raise _invalid("name", "a non-empty string", self.name, source)
+        fix = f"Fix the field in {source}"
         check_quantization(self.quantization)
         for field in ("input_dtype", "output_dtype"):
-            if getattr(self, field) not in _IO:
-                raise _invalid(field, f"one of {_IO}", getattr(self, field), source)
-        for field in (
-            "allow_float_ops",
-            "static_shapes",
-            "deterministic",
-            "per_channel_dense",
-            "c_array",
-        ):
-            if not isinstance(getattr(self, field), bool):
-                raise _invalid(field, "true or false", getattr(self, field), source)
-        budget = self.size_budget_bytes
-        if budget is not None and (
-            isinstance(budget, bool) or not isinstance(budget, int) or budget <= 0
-        ):
-            raise _invalid("size_budget_bytes", "a positive integer or null", budget, source)
+            _validate.choice(field, getattr(self, field), _IO, fix=fix)
+        for field in _FLAGS:
+            _validate.boolean(field, getattr(self, field), fix=fix)
+        _validate.positive_int(
+            "size_budget_bytes", self.size_budget_bytes, allow_none=True, example=1048576, fix=fix
+        )
         for field in ("min_top1_agreement", "min_cosine"):
-            value = getattr(self, field)
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, (int, float))
-                or not 0 <= value <= 1
-            ):
-                raise _invalid(field, "a number in [0, 1]", value, source)
-        lsb = self.max_reference_lsb
-        if lsb is not None and (
-            isinstance(lsb, bool) or not isinstance(lsb, (int, float)) or lsb < 0
-        ):
-            raise _invalid("max_reference_lsb", "a number >= 0 or null", lsb, source)
-        if not isinstance(self.strict, tuple) or any(c not in CHECKS for c in self.strict):
-            raise _invalid("strict", f"a list of check names from {CHECKS}", self.strict, source)
+            _validate.fraction(field, getattr(self, field), closed=True, example=0.98, fix=fix)
+        _validate.number(
+            "max_reference_lsb", self.max_reference_lsb, minimum=0, allow_none=True, fix=fix
+        )
+        if not isinstance(self.strict, tuple):
+            raise _invalid("strict", "a tuple (or JSON list) of check names", self.strict, source)
+        _validate.names("strict", self.strict, CHECKS, what="check")
         integer_io = self.input_dtype != "float32" or self.output_dtype != "float32"
-        if integer_io and self.quantization not in ("int8", "int16x8"):
+        if integer_io and self.quantization not in INTEGER_QUANTIZATIONS:
             raise _invalid(
                 "input_dtype",
                 "float32 inputs/outputs unless quantization is 'int8' or 'int16x8'",
@@ -205,8 +197,10 @@ class Target:
             The `Target`.
 
         Example:
-        >>> Path("board.json").write_text('{"name": "board", "quantization": "int8"}')
-        >>> Target.from_json("board.json").quantization
+        >>> import tempfile
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> _ = (folder / "board.json").write_text('{"name": "board", "quantization": "int8"}')
+        >>> Target.from_json(folder / "board.json").quantization
         'int8'
         """
         path = Path(path)
@@ -299,7 +293,7 @@ _BUILTIN = {
             min_cosine=0.99,
             max_reference_lsb=1.0,
             deterministic=True,
-            strict=CHECKS,
+            strict=tuple(CHECKS),
             description="automotive ECU/NPU: every op int8, int8 I/O, batch 1, strict parity, "
             "reference kernels within 1 LSB, byte-identical reconversion",
         ),
@@ -315,7 +309,7 @@ def targets() -> dict[str, Target]:
         and `vehicle-ecu`.
 
     Example:
-    >>> sorted(tfgreen.targets())
+    >>> sorted(targets())
     ['cpu', 'edge-cpu', 'edge-gpu', 'edge-tpu', 'mcu', 'vehicle-ecu']
     """
     return dict(_BUILTIN)
@@ -361,29 +355,39 @@ def get_target(target: str | Path | Target) -> Target:
     )
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Adds the `tfgreen targets` arguments."""
-    parser.add_argument("--json", action="store_true", help="print the targets as JSON")
+def resolve_target(target: str | Path | Target, quantization: str | None = None) -> Target:
+    """The target an export runs for: `get_target(target)` with `quantization` if given.
 
+    Args:
+        target: A built-in name, a path to a JSON file, or a `Target`.
+        quantization: A quantization that replaces the target's, or `None`
+            to keep it. Defaults to `None`.
 
-def run(args: argparse.Namespace) -> int:
-    """Prints the built-in targets as a table (or JSON); returns 0."""
-    from tfgreen.report import markdown_table
+    Returns:
+        The `Target`.
 
-    if args.json:
-        print(json.dumps({n: t.to_dict() for n, t in _BUILTIN.items()}, indent=2))
-        return 0
-    rows = [
-        {
-            "target": t.name,
-            "quantization": t.quantization,
-            "io": f"{t.input_dtype}/{t.output_dtype}",
-            "float ops": "allowed" if t.allow_float_ops else "no",
-            "shapes": "batch 1" if t.static_shapes else "dynamic",
-            "budget": f"{t.size_budget_bytes // 1024} KiB" if t.size_budget_bytes else None,
-            "strict checks": ",".join(t.strict) or None,
-        }
-        for t in _BUILTIN.values()
-    ]
-    print(markdown_table(rows))
-    return 0
+    Raises:
+        TargetError: The target needs integer inputs/outputs that
+            `quantization` cannot give.
+
+    Example:
+    >>> resolve_target("edge-cpu", "dynamic").quantization
+    'dynamic'
+    """
+    profile = get_target(target)
+    if quantization is None or quantization == profile.quantization:
+        return profile
+    check_quantization(quantization)
+    integer_io = profile.input_dtype != "float32" or profile.output_dtype != "float32"
+    if integer_io and quantization not in INTEGER_QUANTIZATIONS:
+        raise TargetError(
+            message(
+                f"Target '{profile.name}' needs {profile.input_dtype}/{profile.output_dtype} "
+                f"inputs/outputs, which quantization '{quantization}' cannot give",
+                "quantization='int8' (or None for the target's default)",
+                "Leave quantization=None, or choose a float target such as 'cpu' or 'edge-gpu'",
+                quantization=quantization,
+                target=profile.name,
+            )
+        )
+    return dataclasses.replace(profile, quantization=quantization)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tfgreen import _validate
 from tfgreen.errors import CalibrationError, message
 
 __all__ = [
@@ -81,8 +82,10 @@ def model_inputs(model) -> list[tuple[str, tuple, np.dtype]]:
     """Returns `(name, shape with None batch, dtype)` for each input of a built model.
 
     Example:
-    >>> model_inputs(small_cnn())
-    [('input_layer', (None, 8, 8, 1), dtype('float32'))]
+    ```python
+    model_inputs(tfgreen.models.small_cnn("keras3"))
+    # [('input_layer', (None, 8, 8, 1), dtype('float32'))]
+    ```
     """
     specs = []
     for tensor in model.inputs:
@@ -284,10 +287,12 @@ def prepare_calibration(
         A `CalibrationSet`.
 
     Example:
-    >>> calib = prepare_calibration(model, x_train)
-    >>> calib.count, calib.fingerprint()["sha256"][:8]
-    (200, '3f1c...')
+    ```python
+    calibration = prepare_calibration(model, x_train)
+    calibration.count, calibration.fingerprint()["sha256"][:8]  # (200, '3f1c...')
+    ```
     """
+    _validate.positive_int("max_samples", max_samples, minimum=2, allow_none=True, example=200)
     arrays = _collect(model, data, None if _is_array_form(data) else max_samples, what)
     _check_values(arrays, what, minimum=2)
     indices = _subset(arrays, max_samples)
@@ -337,10 +342,12 @@ def prepare_validation(model, data, max_samples: int | None = 1000) -> Calibrati
         A `CalibrationSet` whose `labels` are class indices, or `None`.
 
     Example:
-    >>> val = prepare_validation(model, (x_test, y_test))
-    >>> val.count, val.labels[:3]
-    (360, array([3, 1, 7]))
+    ```python
+    validation = prepare_validation(model, (x_test, y_test))
+    validation.count, validation.labels[:3]  # (360, array([3, 1, 7]))
+    ```
     """
+    _validate.positive_int("max_samples", max_samples, allow_none=True, example=1000)
     n = len(model.inputs)
     labels = None
     if isinstance(data, tuple) and len(data) == 2:

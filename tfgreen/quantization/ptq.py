@@ -1,9 +1,11 @@
-"""Keras model to `.tflite` bytes with the real TFLite converter.
+"""Post-training quantization: a Keras model to `.tflite` bytes with the TFLite converter.
 
-One function holds every post-training quantization kind tfgreen offers:
-`"float32"`, `"dynamic"` (dynamic-range int8 weights), `"float16"`, `"int8"`
-(full integer, calibrated) and `"int16x8"` (int16 activations, int8 weights).
-Both Kerases go through `tf.lite.TFLiteConverter.from_keras_model`.
+`convert` holds every post-training quantization kind tfgreen offers:
+`"float32"` (none), `"dynamic"` (dynamic-range int8 weights, float
+activations), `"float16"` (float16 weights), `"int8"` (full integer,
+calibrated or from a quantize-aware model) and `"int16x8"` (int16
+activations, int8 weights). Both Kerases go through
+`tf.lite.TFLiteConverter.from_keras_model`.
 """
 
 from __future__ import annotations
@@ -15,14 +17,17 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
-from tfgreen.errors import CalibrationError, TargetError, TfgreenValueError, message
+from tfgreen import _validate
+from tfgreen.errors import CalibrationError, TargetError, message
 from tfgreen.flavor import flavor_of, keras_for
 
-__all__ = ["QUANTIZATIONS", "check_quantization", "convert"]
+__all__ = ["QUANTIZATIONS", "INTEGER_QUANTIZATIONS", "check_quantization", "convert"]
 
 QUANTIZATIONS = ("float32", "dynamic", "float16", "int8", "int16x8")
+# The kinds whose activations are integers (they need calibration or fake-quant ranges).
+INTEGER_QUANTIZATIONS = ("int8", "int16x8")
 _KERNEL_OPS = ("FULLY_CONNECTED", "CONV_2D", "DEPTHWISE_CONV_2D")
-_IO_DTYPES = {None: None, "float32": "float32", "int8": "int8", "uint8": "uint8", "int16": "int16"}
+_IO_DTYPES = (None, "float32", "int8", "uint8", "int16")
 
 
 def check_quantization(quantization: str) -> str:
@@ -33,18 +38,18 @@ def check_quantization(quantization: str) -> str:
 
     Returns:
         The same name.
+
+    Example:
+    >>> check_quantization("dynamic")
+    'dynamic'
     """
-    if quantization not in QUANTIZATIONS:
-        raise TfgreenValueError(
-            message(
-                "Unknown quantization",
-                f"one of {QUANTIZATIONS}",
-                "Pass quantization='int8' for full-integer int8, 'dynamic' for int8 "
-                "weights with float activations, or None for the target's default",
-                quantization=quantization,
-            )
-        )
-    return quantization
+    return _validate.choice(
+        "quantization",
+        quantization,
+        QUANTIZATIONS,
+        fix="Pass quantization='int8' for full-integer int8, 'dynamic' for int8 "
+        "weights with float activations, or None for the target's default",
+    )
 
 
 def convert(
@@ -61,49 +66,43 @@ def convert(
 
     Args:
         model: A Keras 3 or tf_keras model.
-        quantization: One of `"float32"`, `"dynamic"`, `"float16"`, `"int8"`,
-            `"int16x8"`. Defaults to `"float32"`.
+        quantization: One of `QUANTIZATIONS`. Defaults to `"float32"`.
         representative: For `"int8"`/`"int16x8"` of a model without fake-quant
             ops, a callable yielding lists of input arrays (one sample each).
             Defaults to `None`.
-        io_dtype: Dtype of the model's inputs and outputs in the file (`"int8"`,
-            `"uint8"`, `"int16"` or `"float32"`); `None` keeps float32.
-            Defaults to `None`.
+        io_dtype: Dtype of the model's inputs (and outputs, unless
+            `output_dtype` is given) in the file: `"int8"`, `"uint8"`,
+            `"int16"` or `"float32"`; `None` keeps float32. Defaults to `None`.
         allow_float_ops: For integer quantization, let ops without an integer
             kernel stay in float. `False` makes the converter fail on them.
             Defaults to `True`.
+        output_dtype: Dtype of the outputs in the file, `None` for the same
+            as `io_dtype`. Defaults to `None`.
+        batch_size: Fix the batch axis of every input to this size (static
+            shapes); `None` keeps it dynamic. Defaults to `None`.
+        per_channel_dense: In integer files, one scale per output channel of
+            Dense weights; `False` uses one per tensor. Defaults to `True`.
 
     Returns:
         The flatbuffer bytes.
 
     Example:
-    >>> data = convert(model, "int8", representative=lambda: ([x[i:i+1]] for i in range(100)))
+    ```python
+    calibration = lambda: ([x_train[i : i + 1]] for i in range(100))
+    data = convert(model, "int8", representative=calibration, io_dtype="int8")
+    ```
     """
     import tensorflow as tf
 
     flavor_of(model)
     check_quantization(quantization)
     for name, value in (("io_dtype", io_dtype), ("output_dtype", output_dtype)):
-        if value not in _IO_DTYPES:
-            raise TfgreenValueError(
-                message(
-                    "Unknown input/output dtype",
-                    f"one of {tuple(k for k in _IO_DTYPES if k)} or None",
-                    f"Pass {name}='int8' for an integer-only model or None for float32",
-                    **{name: value},
-                )
-            )
-    if batch_size is not None and (
-        isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1
-    ):
-        raise TfgreenValueError(
-            message(
-                "`batch_size` must be a positive integer or None",
-                "an int >= 1 (static batch) or None (dynamic batch)",
-                "Pass batch_size=1 for static shapes",
-                batch_size=batch_size,
-            )
+        _validate.choice(
+            name, value, _IO_DTYPES, fix=f"Pass {name}='int8' for an integer-only model or None"
         )
+    _validate.positive_int("batch_size", batch_size, allow_none=True, example=1)
+    _validate.boolean("allow_float_ops", allow_float_ops)
+    _validate.boolean("per_channel_dense", per_channel_dense)
     if batch_size is not None or len(model.inputs) > 1:
         model = _wrapped(model, batch_size)
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
@@ -111,7 +110,7 @@ def convert(
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     if quantization == "float16":
         converter.target_spec.supported_types = [tf.float16]
-    if quantization in ("int8", "int16x8"):
+    if quantization in INTEGER_QUANTIZATIONS:
         if representative is not None:
             converter.representative_dataset = representative
         ops = (
@@ -171,8 +170,7 @@ def _wrapped(model, batch_size: int | None):
 
 def _check_quantize_aware(data: bytes, allow_float_ops: bool) -> None:
     """Checks an int8 conversion without calibration data really gave int8 kernels."""
-    from tfgreen.export.checks import is_float_op
-    from tfgreen.tflite.read import read_tflite
+    from tfgreen.tflite.read import is_float_op, read_tflite
 
     info = read_tflite(data)
     floats = [op for op in info.ops if is_float_op(info, op)]
