@@ -103,3 +103,13 @@ def test_name_too_long_refused_before_work(tmp_path):
 
 def test_c_identifier_is_ascii():
     assert c_identifier("modèle_ü-1") == "mod_le___1"
+
+
+def test_cli_os_error_is_one_line_exit_2(tmp_path, capsys):
+    from tfgreen.cli import main
+
+    fifo = tmp_path / "pipe.tflite"
+    os.mkfifo(fifo)
+    assert main(["inspect", str(fifo), "--no-run"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "FIFO" in err[0]
