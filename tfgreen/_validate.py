@@ -41,7 +41,9 @@ def is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def fraction(name: str, value, *, closed: bool = False, example: float = 0.5, fix: str = "") -> float:
+def fraction(
+    name: str, value, *, closed: bool = False, example: float = 0.5, fix: str = ""
+) -> float:
     """Checks a fraction in [0, 1) (or [0, 1] with `closed=True`).
 
     Args:
@@ -128,7 +130,13 @@ def number(
 
 
 def positive_int(
-    name: str, value, *, minimum: int = 1, allow_none: bool = False, example: int = 10, fix: str = ""
+    name: str,
+    value,
+    *,
+    minimum: int = 1,
+    allow_none: bool = False,
+    example: int = 10,
+    fix: str = "",
 ) -> int | None:
     """Checks an int >= `minimum` (a bool is refused).
 
