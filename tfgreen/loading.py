@@ -68,6 +68,7 @@ def _h5_flavor(path: Path) -> str:
 def _layer_scope(flavor: str, path: Path):
     """Makes tiny_gpt's layers and the pruning and QAT layers of the flavour's backends known."""
     from tfgreen.models import position_embedding_class
+
     # `pruning.saving.load_scope` is `backend("tfgreen.pruning", flavor).load_scope(path)`.
     from tfgreen.pruning.saving import load_scope as pruning_scope
 
