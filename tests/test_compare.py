@@ -224,3 +224,101 @@ def test_compare_and_export_agree_on_accuracy(flavor, keras, seed, head, tmp_pat
         assert keras_row["accuracy"] == pytest.approx(np.mean((outputs[:, 0] > 0) == y_test))
         # and this model is one where the old 0.5 threshold gave another figure
         assert keras_row["accuracy"] != pytest.approx(np.mean((outputs[:, 0] > 0.5) == y_test))
+
+
+_LM_FILES: dict = {}
+
+
+@pytest.fixture
+def lm_files(flavor, tiny_lm):
+    """The trained tiny LM as float32 and dynamic-range int8 .tflite bytes (once per flavour)."""
+    if flavor not in _LM_FILES:
+        _LM_FILES[flavor] = {kind: convert(tiny_lm, kind) for kind in ("float32", "dynamic")}
+    return _LM_FILES[flavor]
+
+
+def test_compare_language_models_on_token_ids(flavor, tiny_lm, lm_files, text_data, tmp_path):
+    from tfgreen.perplexity import next_token_agreement, perplexity
+
+    ids = text_data.val[:48]
+    seq_len = ids.shape[1]
+    result = tfgreen.compare(
+        {"keras": tiny_lm, "float32": lm_files["float32"], "dynamic": lm_files["dynamic"]},
+        ids,
+        runs=10,
+        energy_seconds=0.3,
+    )
+    rows = {row["model"]: row for row in result.rows}
+    keras_ppl = perplexity(tiny_lm, ids)
+    assert rows["keras"]["perplexity"] == pytest.approx(keras_ppl)
+    assert 1 < keras_ppl < 300  # trained: well below the vocabulary of 512
+    assert rows["float32"]["perplexity"] == pytest.approx(keras_ppl, rel=1e-4)
+    assert rows["dynamic"]["perplexity"] == pytest.approx(keras_ppl, rel=0.03)
+    assert rows["keras"]["next_token_agreement"] == 1.0
+    assert rows["float32"]["next_token_agreement"] >= 0.999
+    assert rows["dynamic"]["next_token_agreement"] == pytest.approx(
+        next_token_agreement(tiny_lm, lm_files["dynamic"], ids)
+    )
+    assert rows["dynamic"]["next_token_agreement"] >= 0.95
+    assert rows["dynamic"]["size_kb"] < 0.5 * rows["float32"]["size_kb"]
+    for row in rows.values():
+        assert row["tokens_per_second"] == pytest.approx(seq_len * 1000 / row["latency_ms"])
+        assert row["joules_per_token"] == pytest.approx(row["joules_per_inference"] / seq_len)
+        assert row["joules_per_token"] > 0 and "accuracy" not in row
+    assert rows["keras"]["joules_per_inference"] > rows["float32"]["joules_per_inference"]
+    assert result.quality == "perplexity" and result.columns[2:4] == (
+        "perplexity",
+        "next_token_agreement",
+    )
+    assert "joules_per_token" in result.to_text() and "48 windows of 32 token ids" in (
+        result.data_description
+    )
+    written = result.save(tmp_path / "report")
+    assert {"perplexity_vs_size.png", "perplexity_vs_energy.png", "report.md"} <= set(written)
+    report = written["report.md"].read_text()
+    assert "Pareto front, perplexity vs size (kB): dynamic" in report
+    assert json.loads(written["comparison.json"].read_text())["quality"] == "perplexity"
+
+
+def test_token_data_that_does_not_fit(flavor, tiny_lm, trained_cnn, text_data):
+    ids = text_data.val[:4]
+    with pytest.raises(TfgreenValueError, match="'cnn' does not fit the data: its input shape"):
+        tfgreen.compare({"cnn": trained_cnn}, ids, energy=False)
+    with pytest.raises(TfgreenValueError, match="'lm' does not fit the data: its input shape"):
+        tfgreen.compare({"lm": tiny_lm}, ids[:, :16], energy=False)
+    with pytest.raises(TfgreenValueError, match="token ids out of its vocabulary.*vocab_size=512"):
+        tfgreen.compare({"lm": tiny_lm}, ids + 512, energy=False)
+    with pytest.raises(TfgreenValueError, match="at least 2 ids, none negative"):
+        tfgreen.compare({"lm": tiny_lm}, ids - 1000, energy=False)
+    with pytest.raises(TfgreenValueError, match="at least 2 ids"):
+        tfgreen.compare({"lm": tiny_lm}, ids[0], energy=False)
+
+
+def test_cli_compare_token_data(flavor, tiny_lm, lm_files, tmp_path, capsys):
+    path = tmp_path / "lm_dynamic.tflite"
+    path.write_bytes(lm_files["dynamic"])
+    args = ["compare", str(path), "--data", "text", "--seq-len", "32", "--vocab-size", "512"]
+    assert main([*args, "--runs", "5", "--no-energy"]) == 0
+    printed = capsys.readouterr().out
+    assert "perplexity" in printed and "tokens_per_second" in printed and "windows of 32" in printed
+    assert main([*args[:-4], "--no-energy"]) == 2  # seq_len 64 windows for a 32-token model
+    assert "does not fit the data: its input shape" in capsys.readouterr().err
+
+
+def test_compare_a_kerashub_causal_lm(text_data):
+    """A KerasHub GPT2CausalLM built from its config (token_ids + padding_mask inputs)."""
+    keras_hub = pytest.importorskip("keras_hub")
+    backbone = keras_hub.models.GPT2Backbone(
+        vocabulary_size=512,
+        num_layers=1,
+        num_heads=2,
+        hidden_dim=32,
+        intermediate_dim=64,
+        max_sequence_length=32,
+    )
+    lm = keras_hub.models.GPT2CausalLM(backbone=backbone, preprocessor=None)
+    result = tfgreen.compare({"gpt2": lm}, text_data.val[:8], runs=5, energy_seconds=0.2)
+    (row,) = result.rows
+    assert 300 < row["perplexity"] < 900  # untrained: about the vocabulary of 512
+    assert row["params"] == lm.count_params() and row["tokens_per_second"] > 0
+    assert row["joules_per_token"] > 0

@@ -80,9 +80,7 @@ def test_text_is_identical_in_fresh_processes(python_run):
         "import hashlib; from tfgreen.datasets import load_text; d = load_text(32, 400); "
         "print(hashlib.sha256(d.train.tobytes() + d.val.tobytes()).hexdigest(), d.val.shape)"
     )
-    runs = [
-        python_run("-c", source, env_extra={"PYTHONHASHSEED": str(seed)}) for seed in (1, 2)
-    ]
+    runs = [python_run("-c", source, env_extra={"PYTHONHASHSEED": str(seed)}) for seed in (1, 2)]
     assert all(run.returncode == 0 for run in runs), runs[0].stderr[-2000:]
     assert runs[0].stdout == runs[1].stdout and len(runs[0].stdout) > 64
 
@@ -112,3 +110,26 @@ def test_bad_text_arguments(kwargs, match):
 
     with pytest.raises(TfgreenValueError, match=match):
         load_text(**kwargs)
+
+
+def test_text_classification_labels_and_split():
+    from pydoc_data.topics import topics
+
+    from tfgreen.datasets import TOPIC_CLASSES, load_text_classification
+
+    data = load_text_classification(seq_len=32, vocab_size=512)
+    assert data.class_names == ("statements", "expressions", "data-model", "library")
+    named = [n for names in TOPIC_CLASSES.values() for n in names]
+    assert len(named) == len(set(named)) == 78 and set(topics) - set(named) == {"else"}
+    assert data.x_train.shape == (5707, 32) and data.x_val.shape == (1041, 32)
+    np.testing.assert_array_equal(np.bincount(data.y_train), [1406, 798, 2131, 1372])
+    np.testing.assert_array_equal(np.bincount(data.y_val), [195, 180, 264, 402])
+    assert data.x_train.dtype == data.y_train.dtype == np.int32
+    assert len(data.val_topics) == 14 and "debugger" in data.val_topics
+    # A validation window is the text of a held-out topic, labelled with its class.
+    first = data.tokenizer.encode(topics["class"])[:32]
+    np.testing.assert_array_equal(data.x_val[0], first)
+    assert data.class_names[data.y_val[0]] == "statements"
+    assert data.tokenizer is load_text_classification(seq_len=64, vocab_size=512).tokenizer
+    with pytest.raises(TfgreenValueError, match="some classes have no validation window"):
+        load_text_classification(seq_len=4000)

@@ -50,3 +50,12 @@ def test_tfmot_leaves_users_keras_alone(python_run):
 def test_tfmot_is_the_same_module_each_time():
     assert tfmot() is tfmot()
     assert "TF_USE_LEGACY_KERAS" not in os.environ
+
+
+def test_trains_multi_worker_and_flavor_of_class(keras, flavor):
+    from tfgreen.flavor import flavor_of_class, trains_multi_worker
+
+    assert trains_multi_worker(flavor) is (flavor == "tf_keras")
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    assert trains_multi_worker(model) is trains_multi_worker(flavor)
+    assert flavor_of_class(type(model)) == flavor and flavor_of_class(dict) is None

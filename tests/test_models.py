@@ -93,3 +93,14 @@ def test_bad_model_arguments():
         tiny_encoder_classifier(num_classes=0)
     with pytest.raises(TfgreenValueError, match="Unknown Keras flavour"):
         tiny_gpt("torch")
+
+
+def test_keras_file_loads_in_a_fresh_process(flavor, tmp_path, python_run):
+    path = tmp_path / "lm.keras"
+    tiny_gpt(flavor, vocab_size=300, seq_len=16, embed_dim=16).save(path)
+    done = python_run(
+        "-c",
+        f"import tfgreen; m = tfgreen.load_model({str(path)!r}); print(m.output_shape)",
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "(None, 16, 300)"

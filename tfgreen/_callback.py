@@ -7,20 +7,17 @@ callback `_implements_train_batch_hooks()` (and test/predict) and reads
 `_supports_tf_logs`. Subclassing one Keras's `Callback` breaks the other, so
 tfgreen's callbacks implement this union of both protocols on a plain class:
 one instance works in a Keras 3 and a tf_keras `fit`, without importing either.
+The private parts of both protocols come from `tfgreen._adapters.keras`.
 """
 
 from __future__ import annotations
 
+from tfgreen._adapters.keras import CallbackHooks, mark_default
+
 __all__ = ["DualCallback"]
 
 
-def _default(method):
-    # Keras 3 treats hooks marked `_is_default` as not overridden (no sync needed).
-    method._is_default = True
-    return method
-
-
-class DualCallback:
+class DualCallback(CallbackHooks):
     """Base of tfgreen's callbacks: the Keras 3 and tf_keras callback protocols in one.
 
     Subclasses override the epoch/train hooks they need; batch hooks stay
@@ -33,10 +30,6 @@ class DualCallback:
     >>> model.fit(x, y, epochs=2, callbacks=[Epochs()])
     """
 
-    # tf_keras: logs arrive as Python numbers, the callback runs on every worker.
-    _supports_tf_logs = False
-    _chief_worker_only = None
-
     model = None
     params = None
 
@@ -45,15 +38,6 @@ class DualCallback:
 
     def set_model(self, model):
         self.model = model
-
-    def _implements_train_batch_hooks(self) -> bool:
-        return False
-
-    def _implements_test_batch_hooks(self) -> bool:
-        return False
-
-    def _implements_predict_batch_hooks(self) -> bool:
-        return False
 
     def on_train_begin(self, logs=None):
         """Called at the start of `fit`."""
@@ -79,34 +63,34 @@ class DualCallback:
     def on_predict_end(self, logs=None):
         """Called at the end of `predict`."""
 
-    @_default
+    @mark_default
     def on_batch_begin(self, batch, logs=None):
         """Batch hooks are not used by tfgreen's callbacks."""
 
-    @_default
+    @mark_default
     def on_batch_end(self, batch, logs=None):
         """Batch hooks are not used by tfgreen's callbacks."""
 
-    @_default
+    @mark_default
     def on_train_batch_begin(self, batch, logs=None):
         """Batch hooks are not used by tfgreen's callbacks."""
 
-    @_default
+    @mark_default
     def on_train_batch_end(self, batch, logs=None):
         """Batch hooks are not used by tfgreen's callbacks."""
 
-    @_default
+    @mark_default
     def on_test_batch_begin(self, batch, logs=None):
         """Batch hooks are not used by tfgreen's callbacks."""
 
-    @_default
+    @mark_default
     def on_test_batch_end(self, batch, logs=None):
         """Batch hooks are not used by tfgreen's callbacks."""
 
-    @_default
+    @mark_default
     def on_predict_batch_begin(self, batch, logs=None):
         """Batch hooks are not used by tfgreen's callbacks."""
 
-    @_default
+    @mark_default
     def on_predict_batch_end(self, batch, logs=None):
         """Batch hooks are not used by tfgreen's callbacks."""

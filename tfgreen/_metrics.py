@@ -20,7 +20,14 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["LOGITS", "PROBABILITIES", "output_kind", "predicted_classes", "accuracy", "top1_agreement"]
+__all__ = [
+    "LOGITS",
+    "PROBABILITIES",
+    "output_kind",
+    "predicted_classes",
+    "accuracy",
+    "top1_agreement",
+]
 
 LOGITS = "logits"
 PROBABILITIES = "probabilities"

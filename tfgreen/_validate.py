@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 
 from tfgreen.errors import TfgreenTypeError, TfgreenValueError, message
@@ -40,7 +41,9 @@ def is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def fraction(name: str, value, *, closed: bool = False, example: float = 0.5, fix: str = "") -> float:
+def fraction(
+    name: str, value, *, closed: bool = False, example: float = 0.5, fix: str = ""
+) -> float:
     """Checks a fraction in [0, 1) (or [0, 1] with `closed=True`).
 
     Args:
@@ -81,7 +84,7 @@ def number(
     example: float = 1.0,
     fix: str = "",
 ) -> float | None:
-    """Checks a real number within optional bounds.
+    """Checks a finite real number within optional bounds.
 
     Args:
         name: The argument name shown in the error.
@@ -103,7 +106,7 @@ def number(
     """
     if value is None and allow_none:
         return None
-    valid = is_number(value) and value == value  # NaN fails
+    valid = is_number(value) and math.isfinite(value)  # NaN and infinities fail
     if valid and minimum is not None:
         valid = value > minimum if exclusive_minimum else value >= minimum
     if valid and maximum is not None:
@@ -114,7 +117,7 @@ def number(
             bounds.append(f"{'>' if exclusive_minimum else '>='} {minimum}")
         if maximum is not None:
             bounds.append(f"<= {maximum}")
-        expected = "a number" + (" " + " and ".join(bounds) if bounds else "")
+        expected = "a finite number" + (" " + " and ".join(bounds) if bounds else "")
         raise TfgreenValueError(
             message(
                 f"`{name}` is not a valid number",
@@ -127,7 +130,13 @@ def number(
 
 
 def positive_int(
-    name: str, value, *, minimum: int = 1, allow_none: bool = False, example: int = 10, fix: str = ""
+    name: str,
+    value,
+    *,
+    minimum: int = 1,
+    allow_none: bool = False,
+    example: int = 10,
+    fix: str = "",
 ) -> int | None:
     """Checks an int >= `minimum` (a bool is refused).
 

@@ -2,9 +2,12 @@
 
 For each candidate: accuracy on the given data, parameters, size and gzip
 size, weight sparsity, single-sample latency, joules per inference (CodeCarbon,
-method stated) and the training energy/CO2 where known. The result, a
+method stated) and the training energy/CO2 where known. Language models are
+compared on token ids instead: perplexity, next-token agreement with the
+baseline, tokens per second of a forward pass of one window, and joules per
+token. The result, a
 `tfgreen.report.Comparison`, prints as text, markdown or a dict, draws
-accuracy-vs-cost figures with the Pareto front and a carbon break-even
+quality-vs-cost figures with the Pareto front and a carbon break-even
 figure, and `save(out_dir)` writes it all as a report.
 (The `tfgreen compare` command is `tfgreen.cli.compare`. The module is not named `compare`: a
 submodule of that name would shadow the `tfgreen.compare` function once imported.)
@@ -144,13 +147,45 @@ def _candidates(candidates) -> list[_Candidate]:
     return [_candidate(str(name), value) for name, value in items]
 
 
-def _check_data(data) -> tuple[np.ndarray, np.ndarray]:
+@dataclass
+class _Data:
+    quality: str  # "accuracy" for (x, y), "perplexity" for token ids
+    x: np.ndarray
+    y: np.ndarray | None = None
+
+    def describe(self) -> str:
+        if self.quality == "perplexity":
+            return f"{len(self.x)} windows of {self.x.shape[1]} token ids."
+        return f"{len(self.x)} samples of shape {tuple(self.x.shape[1:])}."
+
+
+def _token_data(ids: np.ndarray) -> _Data:
+    if ids.ndim != 2 or len(ids) == 0 or ids.shape[1] < 2 or ids.min() < 0:
+        raise TfgreenValueError(
+            message(
+                "`data` token ids must be windows of at least 2 ids, none negative",
+                "an int array [n, seq_len] with n >= 1, seq_len >= 2 and ids >= 0",
+                "Pass for example tfgreen.datasets.load_text(seq_len=64).val",
+                data_shape=ids.shape,
+            )
+        )
+    return _Data("perplexity", ids.astype("int32", copy=False))
+
+
+def _check_data(data) -> _Data:
+    if (
+        isinstance(data, np.ndarray)
+        and data.dtype != bool
+        and np.issubdtype(data.dtype, np.integer)
+    ):
+        return _token_data(data)
     if not isinstance(data, (tuple, list)) or len(data) != 2:
         raise TfgreenTypeError(
             message(
-                "`data` must be an (x, y) pair",
-                "a tuple (x, y) of arrays with one label per sample",
-                "Pass for example (x_test, y_test)",
+                "`data` must be an (x, y) pair, or token ids for language models",
+                "a tuple (x, y) of arrays with one label per sample, or an int numpy array "
+                "[n, seq_len] of token ids",
+                "Pass for example (x_test, y_test), or load_text(seq_len=64).val",
                 data=type(data).__name__,
             )
         )
@@ -176,65 +211,113 @@ def _check_data(data) -> tuple[np.ndarray, np.ndarray]:
         )
     if y.ndim == 2 and y.shape[1] > 1:
         y = np.argmax(y, axis=1)
-    return x, y.reshape(len(y)).astype("int64")
+    return _Data("accuracy", x, y.reshape(len(y)).astype("int64"))
 
 
-def _io_shapes(candidate: _Candidate) -> tuple[tuple | None, int | None]:
+def _io_shapes(candidate: _Candidate) -> tuple[tuple | None, tuple | None]:
+    """Input and output shape of one sample (batch axis left out; None: unknown)."""
     if candidate.kind == "tflite":
         from tfgreen.tflite.read import read_tflite
 
         info = read_tflite(candidate.model)
         inp, out = info.tensors[info.inputs[0]].shape, info.tensors[info.outputs[0]].shape
-        return tuple(None if d < 0 else d for d in inp[1:]), int(out[-1]) if out else 1
+        return tuple(None if d < 0 else d for d in inp[1:]), tuple(out[1:]) or (1,)
     model = candidate.model
     try:
-        inp, out = tuple(model.inputs[0].shape)[1:], int(model.outputs[0].shape[-1])
+        inp, out = tuple(model.inputs[0].shape)[1:], tuple(model.outputs[0].shape)[1:]
     except (AttributeError, IndexError, TypeError, ValueError):
         return None, None  # a subclassed model not yet built: nothing to check up front
     return inp, out
 
 
-def _check_fits(candidate: _Candidate, x: np.ndarray, y: np.ndarray) -> None:
-    expected, outputs = _io_shapes(candidate)
+def _does_not_fit(candidate: _Candidate, why: str, expected: str, fix: str, **received):
+    return TfgreenValueError(
+        message(
+            f"Candidate {candidate.name!r} does not fit the data: {why}", expected, fix, **received
+        )
+    )
+
+
+def _check_fits(candidate: _Candidate, data: _Data) -> None:
+    expected, output = _io_shapes(candidate)
     if expected is None:
         return
-    given = x.shape[1:]
+    given = data.x.shape[1:]
     fits = len(expected) == len(given) and all(
         e is None or e == g for e, g in zip(expected, given, strict=True)
     )
     if not fits:
-        raise TfgreenValueError(
-            message(
-                f"Candidate {candidate.name!r} does not fit the data: its input shape differs",
-                f"samples of shape {expected} (batch axis left out)",
-                "Compare it on data of its own input shape, for example flat digits "
-                "(load_digits(flat=True), --data digits-flat) for an MLP",
-                model_input=expected,
-                data_sample_shape=given,
-            )
+        raise _does_not_fit(
+            candidate,
+            "its input shape differs",
+            f"samples of shape {expected} (batch axis left out)",
+            "Compare it on data of its own input shape, for example flat digits "
+            "(load_digits(flat=True), --data digits-flat) for an MLP, or token windows of "
+            "the model's seq_len (load_text(seq_len=...)) for a language model",
+            model_input=expected,
+            data_sample_shape=given,
         )
+    if data.quality == "perplexity":
+        vocab = output[-1] if len(output) == 2 else None
+        if vocab is None:
+            raise _does_not_fit(
+                candidate,
+                "it is not a language model",
+                "next-token logits of shape [batch, seq_len, vocab_size] for token-id data",
+                "Compare language models on token ids, classifiers on (x, y)",
+                model_output=output,
+            )
+        if data.x.max() >= vocab:
+            raise _does_not_fit(
+                candidate,
+                "token ids out of its vocabulary",
+                f"ids in [0, {vocab - 1}] for a model with a vocabulary of {vocab}",
+                "Encode the text with the tokenizer the model was trained with",
+                max_token_id=int(data.x.max()),
+                vocab_size=vocab,
+            )
+        return
+    outputs = int(output[-1]) if output and output[-1] is not None else 1
     classes = max(outputs, 2)
+    y = data.y
     if y.min() < 0 or y.max() >= classes:
-        raise TfgreenValueError(
-            message(
-                f"Candidate {candidate.name!r} does not fit the data: too few outputs for the labels",
-                f"labels in [0, {classes - 1}] for a model with {outputs} output(s)",
-                "Compare models trained for these labels",
-                labels=(int(y.min()), int(y.max())),
-                model_outputs=outputs,
-            )
+        raise _does_not_fit(
+            candidate,
+            "too few outputs for the labels",
+            f"labels in [0, {classes - 1}] for a model with {outputs} output(s)",
+            "Compare models trained for these labels",
+            labels=(int(y.min()), int(y.max())),
+            model_outputs=outputs,
         )
 
 
-def _measure(candidate: _Candidate, x, y, runs: int, energy: bool, energy_seconds, country):
+def _quality(candidate: _Candidate, data: _Data, predict, reference) -> dict:
+    """Accuracy, or perplexity and next-token agreement with the baseline."""
+    if data.quality == "accuracy":
+        return {"accuracy": _metrics.accuracy(predict(data.x), data.y)}
+    from tfgreen.perplexity import next_token_agreement, perplexity
+
+    agreement = (
+        1.0
+        if reference is candidate
+        else next_token_agreement(reference.model, candidate.model, data.x)
+    )
+    return {
+        "perplexity": perplexity(candidate.model, data.x),
+        "next_token_agreement": agreement,
+    }
+
+
+def _measure(candidate: _Candidate, data: _Data, reference: _Candidate, runs: int, energy):
     from tfgreen.energy.inference import inference_energy, single_sample_fn
 
+    x = data.x
     if candidate.kind == "tflite":
         from tfgreen.tflite.read import read_tflite
         from tfgreen.tflite.runner import TfliteRunner
 
         runner = TfliteRunner(candidate.model)
-        outputs = runner.predict(x)
+        predict = runner.predict
         latency = runner.latency_ms(x, runs=runs)["p50"]
         info = read_tflite(candidate.model)
         params = sum(int(np.prod(t.shape)) for t in info.tensors if t.is_constant)
@@ -242,7 +325,6 @@ def _measure(candidate: _Candidate, x, y, runs: int, energy: bool, energy_second
         sparsity = info.total_weight_sparsity()
     else:
         model = candidate.model
-        outputs = np.asarray(model.predict(x, batch_size=256, verbose=0))
         fn, _ = single_sample_fn(model)
         latency = time_calls(lambda: fn(x[:1]), runs=runs)["p50"]
         params = int(model.count_params())
@@ -251,10 +333,14 @@ def _measure(candidate: _Candidate, x, y, runs: int, energy: bool, energy_second
         kernels = [a for a in arrays if a.ndim >= 2]
         total = sum(a.size for a in kernels)
         sparsity = sum(int(np.count_nonzero(a == 0)) for a in kernels) / total if total else None
+
+        def predict(inputs):
+            return np.asarray(model.predict(inputs, batch_size=256, verbose=0))
+
     row = {
         "model": candidate.name,
         "kind": candidate.kind,
-        "accuracy": _metrics.accuracy(outputs, y),
+        **_quality(candidate, data, predict, reference),
         "params": params,
         "size_kb": len(raw) / 1024,
         "gzip_kb": len(gzip.compress(raw, compresslevel=9, mtime=0)) / 1024,
@@ -265,12 +351,17 @@ def _measure(candidate: _Candidate, x, y, runs: int, energy: bool, energy_second
         "training_co2_kg": candidate.training_co2_kg,
         "break_even_inferences": None,
     }
+    tokens = x.shape[1] if data.quality == "perplexity" else None
+    if tokens:
+        row["tokens_per_second"] = tokens * 1000.0 / latency
+        row["joules_per_token"] = None
     result = None
-    if energy:
-        result = inference_energy(
-            candidate.model, x, seconds=energy_seconds, country_iso_code=country
-        )
+    if energy is not None:
+        seconds, country = energy
+        result = inference_energy(candidate.model, x, seconds=seconds, country_iso_code=country)
         row["joules_per_inference"] = result["joules_per_inference"]
+        if tokens:
+            row["joules_per_token"] = result["joules_per_inference"] / tokens
     return row, result
 
 
@@ -308,10 +399,13 @@ def compare(
             `"model"` and optionally `"tracker"`, `"history"`,
             `"training_kwh"`, `"training_co2_kg"`, `"trusted"` (for `.keras`
             files with Lambda layers).
-        data: `(x, y)` with integer labels (or one-hot rows).
-        baseline: Name of the reference for break-even; the first candidate
-            if `None`. Defaults to `None`.
-        runs: Timed single-sample runs for latency. Defaults to `50`.
+        data: `(x, y)` with integer labels (or one-hot rows); or, for
+            language models (token ids in, next-token logits out), an int
+            numpy array `[n, seq_len]` of token ids (no labels).
+        baseline: Name of the reference for break-even and next-token
+            agreement; the first candidate if `None`. Defaults to `None`.
+        runs: Timed single-sample runs for latency (for a language model:
+            forward passes of one window). Defaults to `50`.
         energy: Measure joules per inference (about `energy_seconds` per
             candidate). Defaults to `True`.
         energy_seconds: Length of each energy measurement. Defaults to `1.0`.
@@ -330,7 +424,7 @@ def compare(
     """
     from tfgreen.energy.tracker import check_country
 
-    x, y = _check_data(data)
+    samples = _check_data(data)
     positive_int("runs", runs, example=50)
     number("energy_seconds", energy_seconds, minimum=0, exclusive_minimum=True, example=1.0)
     country = check_country(country_iso_code)
@@ -348,10 +442,13 @@ def compare(
             )
         )
     for candidate in items:
-        _check_fits(candidate, x, y)
+        _check_fits(candidate, samples)
+    reference = items[names.index(baseline)]
     rows, methods = [], []
     for candidate in items:
-        row, result = _measure(candidate, x, y, runs, energy, energy_seconds, country)
+        row, result = _measure(
+            candidate, samples, reference, runs, (energy_seconds, country) if energy else None
+        )
         rows.append(row)
         if result is not None:
             methods.append((result["method"], result["method_detail"]))
@@ -367,5 +464,6 @@ def compare(
         baseline=baseline,
         energy_method=method,
         energy_detail=detail,
-        data_description=f"{len(x)} samples of shape {tuple(x.shape[1:])}.",
+        data_description=samples.describe(),
+        quality=samples.quality,
     )

@@ -30,6 +30,9 @@ __all__ = [
     "TextData",
     "load_text",
     "next_token_targets",
+    "TOPIC_CLASSES",
+    "TextClassificationData",
+    "load_text_classification",
 ]
 
 
@@ -252,8 +255,8 @@ class TextData:
         val_topics: Names of the topics in `val`.
     """
 
-    train: np.ndarray
-    val: np.ndarray
+    train: np.ndarray = dataclasses.field(repr=False)
+    val: np.ndarray = dataclasses.field(repr=False)
     tokenizer: BpeTokenizer
     train_topics: tuple[str, ...]
     val_topics: tuple[str, ...]
@@ -373,3 +376,135 @@ def next_token_targets(token_ids) -> tuple[np.ndarray, np.ndarray]:
     weights = np.ones(ids.shape, dtype="float32")
     weights[:, -1] = 0.0
     return y, weights
+
+
+# The Python documentation chapter each topic comes from ("else" is left out:
+# its text is the "if" topic's).
+TOPIC_CLASSES: dict[str, tuple[str, ...]] = {
+    "statements": (
+        "assert", "assignment", "augassign", "break", "class", "compound", "continue", "del",
+        "for", "function", "global", "if", "import", "nonlocal", "pass", "raise", "return",
+        "try", "while", "with", "yield",
+    ),
+    "expressions": (
+        "atom-identifiers", "atom-literals", "attribute-references", "await", "binary",
+        "bitwise", "booleans", "calls", "comparisons", "conversions", "dict", "exprlists",
+        "floating", "id-classes", "identifiers", "imaginary", "in", "integers", "lambda",
+        "lists", "numbers", "operator-summary", "power", "shifting", "slicings", "strings",
+        "subscriptions", "unary",
+    ),
+    "data-model": (
+        "async", "attribute-access", "callable-types", "context-managers", "customization",
+        "dynamic-features", "exceptions", "execmodel", "naming", "numeric-types", "objects",
+        "sequence-types", "specialnames", "types",
+    ),
+    "library": (
+        "bltin-code-objects", "bltin-ellipsis-object", "bltin-null-object",
+        "bltin-type-objects", "debugger", "formatstrings", "specialattrs", "string-methods",
+        "truth", "typesfunctions", "typesmapping", "typesmethods", "typesmodules", "typesseq",
+        "typesseq-mutable",
+    ),
+}  # fmt: skip
+_CLASS_VAL_EVERY, _CLASS_VAL_AT = 5, 4  # within a class, topic i (sorted) is held out if i % 5 == 4
+
+
+@dataclasses.dataclass(frozen=True)
+class TextClassificationData:
+    """Labelled token windows of the bundled text.
+
+    Attributes:
+        x_train: int32 `[n_train, seq_len]` token ids (read-only).
+        y_train: int32 `[n_train]` class indices into `class_names` (read-only).
+        x_val: int32 `[n_val, seq_len]` token ids, from held-out topics (read-only).
+        y_val: int32 `[n_val]` class indices (read-only).
+        tokenizer: The `BpeTokenizer` (the one `load_text` trains).
+        class_names: The class names, in index order.
+        val_topics: Names of the held-out topics.
+    """
+
+    x_train: np.ndarray = dataclasses.field(repr=False)
+    y_train: np.ndarray = dataclasses.field(repr=False)
+    x_val: np.ndarray = dataclasses.field(repr=False)
+    y_val: np.ndarray = dataclasses.field(repr=False)
+    tokenizer: BpeTokenizer
+    class_names: tuple[str, ...]
+    val_topics: tuple[str, ...]
+
+
+def _labelled_windows(tokenizer, topics_by_label, seq_len: int) -> tuple[np.ndarray, np.ndarray]:
+    topics = _topics()
+    xs, ys = [], []
+    for label, names in topics_by_label:
+        for name in names:
+            ids = tokenizer.encode(topics[name])
+            n = len(ids) // seq_len
+            xs.append(ids[: n * seq_len].reshape(n, seq_len))
+            ys.append(np.full(n, label, dtype="int32"))
+    x, y = np.concatenate(xs), np.concatenate(ys)
+    x.flags.writeable = y.flags.writeable = False
+    return x, y
+
+
+@functools.lru_cache(maxsize=8)
+def _classification(seq_len: int, vocab_size: int) -> TextClassificationData:
+    tokenizer = _tokenizer(vocab_size)
+    train, val = [], []
+    for label, names in enumerate(TOPIC_CLASSES.values()):
+        held = tuple(
+            n for i, n in enumerate(sorted(names)) if i % _CLASS_VAL_EVERY == _CLASS_VAL_AT
+        )
+        train.append((label, tuple(n for n in sorted(names) if n not in held)))
+        val.append((label, held))
+    x_train, y_train = _labelled_windows(tokenizer, train, seq_len)
+    x_val, y_val = _labelled_windows(tokenizer, val, seq_len)
+    for what, y in (("training", y_train), ("validation", y_val)):
+        if len(np.unique(y)) < len(TOPIC_CLASSES):
+            raise TfgreenValueError(
+                message(
+                    f"`seq_len` is too long: some classes have no {what} window",
+                    "seq_len short enough for every held-out topic (64 works)",
+                    "Pass for example seq_len=64",
+                    seq_len=seq_len,
+                )
+            )
+    return TextClassificationData(
+        x_train=x_train,
+        y_train=y_train,
+        x_val=x_val,
+        y_val=y_val,
+        tokenizer=tokenizer,
+        class_names=tuple(TOPIC_CLASSES),
+        val_topics=tuple(n for _, names in val for n in names),
+    )
+
+
+def load_text_classification(seq_len: int = 64, vocab_size: int = 512) -> TextClassificationData:
+    """Loads the bundled Python documentation as labelled windows for encoder models.
+
+    Each window of `seq_len` tokens (non-overlapping, within one topic) is
+    labelled with the documentation chapter its topic belongs to
+    (`TOPIC_CLASSES`): 0 `"statements"` (simple and compound statements),
+    1 `"expressions"` (expressions, operators, literals, identifiers),
+    2 `"data-model"` (the data and execution model, special methods),
+    3 `"library"` (built-in types and their methods, format strings, pdb).
+    The split is by topic: within each class, with the topic names sorted,
+    every fifth (the 5th, 10th, ...) is held out for validation, so validation text
+    comes from topics never seen in training. Classes are unbalanced (the
+    data model has the longest topics). The tokenizer is `load_text`'s.
+
+    Args:
+        seq_len: Tokens per window, >= 2. Defaults to `64`.
+        vocab_size: Tokenizer vocabulary, between 258 and 8192. Defaults to `512`.
+
+    Returns:
+        A `TextClassificationData` (`x_train`, `y_train`, `x_val`, `y_val`,
+        `tokenizer`, `class_names`).
+
+    Example:
+    >>> data = load_text_classification(seq_len=32, vocab_size=300)
+    >>> data.class_names
+    ('statements', 'expressions', 'data-model', 'library')
+    >>> data.x_train.shape[1], sorted(set(data.y_val.tolist()))
+    (32, [0, 1, 2, 3])
+    """
+    return _classification(*_check_text_args(seq_len, vocab_size))

@@ -37,7 +37,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from tfgreen.errors import TfgreenError, TfgreenTypeError, TfgreenValueError, message
-from tfgreen.flavor import KERAS3, flavor_of
+from tfgreen.flavor import flavor_of, trains_multi_worker
 
 __all__ = [
     "UnsupportedStrategyError",
@@ -418,7 +418,7 @@ def check_strategy(model, strategy=None) -> str:
     strategy = strategy_of(model) if strategy is None else _resolve(strategy)
     info = worker_info(strategy)
     name = info["strategy"]
-    if flavor == KERAS3 and info["multi_worker"]:
+    if info["multi_worker"] and not trains_multi_worker(flavor):
         raise UnsupportedStrategyError(
             message(
                 f"Keras 3 cannot train under {name} with {info['num_workers']} workers: its "

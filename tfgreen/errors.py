@@ -13,6 +13,8 @@ __all__ = [
     "TfgreenValueError",
     "TfgreenTypeError",
     "TfgreenFileNotFoundError",
+    "TfgreenOSError",
+    "TfgreenPermissionError",
     "UntrustedModelError",
     "CalibrationError",
     "UnsupportedLayerError",
@@ -36,6 +38,14 @@ class TfgreenTypeError(TfgreenError, TypeError):
 
 class TfgreenFileNotFoundError(TfgreenError, FileNotFoundError):
     """A path given to tfgreen does not exist."""
+
+
+class TfgreenOSError(TfgreenError, OSError):
+    """A path cannot be read or written: not a regular file, a loop, a name too long, disk full."""
+
+
+class TfgreenPermissionError(TfgreenOSError, PermissionError):
+    """A file or folder cannot be read or written with the current permissions."""
 
 
 class UntrustedModelError(TfgreenError, PermissionError):

@@ -22,9 +22,11 @@ __all__ = [
     "TF_KERAS",
     "FLAVORS",
     "flavor_of",
+    "flavor_of_class",
     "keras_for",
     "check_flavor",
     "backend",
+    "trains_multi_worker",
     "tfmot",
 ]
 
@@ -36,7 +38,21 @@ _ROOTS = {"keras": KERAS3, "tf_keras": TF_KERAS}
 _TFMOT_LOCK = threading.Lock()
 
 
-def _flavor_of_class(cls: type) -> str | None:
+def flavor_of_class(cls: type) -> str | None:
+    """Tells which Keras a class derives from, if any.
+
+    Args:
+        cls: A class.
+
+    Returns:
+        `"keras3"` or `"tf_keras"` for a subclass of a Keras `Model`, `Layer`
+        or `Operation`, else `None`.
+
+    Example:
+    >>> import keras
+    >>> flavor_of_class(keras.layers.Dense), flavor_of_class(dict)
+    ('keras3', None)
+    """
     for klass in cls.__mro__:
         root = klass.__module__.split(".", 1)[0]
         if root in _ROOTS and klass.__name__ in ("Model", "Layer", "Operation"):
@@ -58,7 +74,7 @@ def flavor_of(model) -> str:
     >>> flavor_of(keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)]))
     'keras3'
     """
-    flavor = _flavor_of_class(type(model))
+    flavor = flavor_of_class(type(model))
     if flavor is None:
         raise TfgreenTypeError(
             message(
@@ -93,6 +109,12 @@ def check_flavor(flavor: str) -> str:
     return flavor
 
 
+def _flavor(flavor_or_model) -> str:
+    if isinstance(flavor_or_model, str):
+        return check_flavor(flavor_or_model)
+    return flavor_of(flavor_or_model)
+
+
 def keras_for(flavor_or_model) -> ModuleType:
     """Returns the Keras module (`keras` or `tf_keras`) for a flavour or a model.
 
@@ -106,14 +128,14 @@ def keras_for(flavor_or_model) -> ModuleType:
     >>> keras_for("keras3").__name__
     'keras'
     """
-    if isinstance(flavor_or_model, str):
-        flavor = check_flavor(flavor_or_model)
-    else:
-        flavor = flavor_of(flavor_or_model)
-    return importlib.import_module("keras" if flavor == KERAS3 else "tf_keras")
+    return importlib.import_module("keras" if _flavor(flavor_or_model) == KERAS3 else "tf_keras")
 
 
 _BACKEND_MODULES = {KERAS3: "_keras3", TF_KERAS: "_tf_keras"}
+# Whether `model.fit` works under a MultiWorkerMirroredStrategy with more
+# than one worker: Keras 3's fails when it builds the model from a distributed
+# batch (keras-team/keras#20585).
+_MULTI_WORKER_FIT = {KERAS3: False, TF_KERAS: True}
 
 
 def backend(package: str, flavor_or_model) -> ModuleType:
@@ -135,11 +157,26 @@ def backend(package: str, flavor_or_model) -> ModuleType:
     >>> backend("tfgreen.pruning", "keras3").__name__
     'tfgreen.pruning._keras3'
     """
-    if isinstance(flavor_or_model, str):
-        flavor = check_flavor(flavor_or_model)
-    else:
-        flavor = flavor_of(flavor_or_model)
-    return importlib.import_module(f"{package}.{_BACKEND_MODULES[flavor]}")
+    return importlib.import_module(f"{package}.{_BACKEND_MODULES[_flavor(flavor_or_model)]}")
+
+
+def trains_multi_worker(flavor_or_model) -> bool:
+    """Whether a flavour's `model.fit` runs under a multi-worker strategy.
+
+    Keras 3's `model.fit` fails under `MultiWorkerMirroredStrategy` with more
+    than one worker (keras-team/keras#20585); tf_keras's works.
+
+    Args:
+        flavor_or_model: A flavour name or a Keras model.
+
+    Returns:
+        True for tf_keras, False for Keras 3.
+
+    Example:
+    >>> trains_multi_worker("tf_keras"), trains_multi_worker("keras3")
+    (True, False)
+    """
+    return _MULTI_WORKER_FIT[_flavor(flavor_or_model)]
 
 
 def tfmot() -> ModuleType:

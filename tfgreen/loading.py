@@ -3,7 +3,9 @@
 A `.keras` file loads with `safe_mode=True`, which refuses Python lambdas.
 Formats that can run arbitrary code when loaded (a `Lambda` layer, legacy
 `.h5`, a TensorFlow SavedModel) are refused unless the caller passes
-`trusted=True`. The Keras flavour is read from the file itself.
+`trusted=True`. The Keras flavour is read from the file itself; each
+technique's backend for that flavour (`tfgreen.flavor.backend(package,
+flavor)`) then supplies the scope its layers load in (`load_scope(path)`).
 """
 
 from __future__ import annotations
@@ -13,13 +15,14 @@ import json
 import zipfile
 from pathlib import Path
 
+from tfgreen._validate import boolean
 from tfgreen.errors import (
     TfgreenFileNotFoundError,
     TfgreenValueError,
     UntrustedModelError,
     message,
 )
-from tfgreen.flavor import KERAS3, TF_KERAS, keras_for
+from tfgreen.flavor import KERAS3, TF_KERAS, backend, keras_for
 
 __all__ = ["load_model"]
 
@@ -61,15 +64,18 @@ def _h5_flavor(path: Path) -> str:
     return TF_KERAS if version.startswith("2.") else KERAS3
 
 
+@contextlib.contextmanager
 def _layer_scope(flavor: str, path: Path):
-    """Makes tfgreen's Keras 3 QAT layers, or tfmot's tf_keras ones, known to the loader."""
-    if flavor == KERAS3:
-        import tfgreen.quantization.keras3_layers  # noqa: F401  (registers the QAT layers)
+    """Makes tiny_gpt's layers and the pruning and QAT layers of the flavour's backends known."""
+    from tfgreen.models import position_embedding_class
 
-        return contextlib.nullcontext()
-    from tfgreen.quantization import _tf_keras as tfmot_qat
+    # `pruning.saving.load_scope` is `backend("tfgreen.pruning", flavor).load_scope(path)`.
+    from tfgreen.pruning.saving import load_scope as pruning_scope
 
-    return tfmot_qat.load_scope(path)
+    position_embedding_class(flavor)  # registers tfgreen>PositionEmbedding (tiny_gpt & co.)
+
+    with pruning_scope(flavor, path), backend("tfgreen.quantization", flavor).load_scope(path):
+        yield
 
 
 def load_model(path: str | Path, trusted: bool = False, compile: bool = True):
@@ -98,15 +104,7 @@ def load_model(path: str | Path, trusted: bool = False, compile: bool = True):
                 path=str(path),
             )
         )
-    if not isinstance(trusted, bool):
-        raise TfgreenValueError(
-            message(
-                "`trusted` must be a bool",
-                "True or False",
-                "Pass trusted=True or leave it out",
-                trusted=trusted,
-            )
-        )
+    boolean("trusted", trusted, fix="Pass trusted=True or leave it out")
     suffix = path.suffix.lower()
     if path.is_dir():
         if not (path / "saved_model.pb").exists():
@@ -136,12 +134,10 @@ def load_model(path: str | Path, trusted: bool = False, compile: bool = True):
                 path=str(path),
             )
         )
-    from tfgreen.pruning.saving import load_scope
-
     flavor = _keras_file_flavor(path)
     keras = keras_for(flavor)
     try:
-        with load_scope(flavor, path), _layer_scope(flavor, path):
+        with _layer_scope(flavor, path):
             return keras.models.load_model(str(path), compile=compile, safe_mode=not trusted)
     except ValueError as error:
         if "safe_mode" in str(error) or "unsafe" in str(error).lower():

@@ -69,6 +69,7 @@ def tradeoff_plot(
     value_key: str = "accuracy",
     title: str | None = None,
     log_x: bool = False,
+    lower_is_better: bool = False,
 ) -> Path:
     """Writes a scatter of value against cost, one labelled point per row, Pareto front marked.
 
@@ -81,6 +82,9 @@ def tradeoff_plot(
             Defaults to `"accuracy"`.
         title: Figure title. Defaults to `None`.
         log_x: Logarithmic x axis. Defaults to `False`.
+        lower_is_better: The value is better when lower (perplexity): the
+            front is found on that and the y axis runs downwards, so better
+            is still up. Defaults to `False`.
 
     Returns:
         The PNG's path.
@@ -94,7 +98,8 @@ def tradeoff_plot(
     figure = _new_figure()
     axes = figure.add_subplot()
     points = [(row.get(cost_key), row.get(value_key)) for row in rows]
-    front = pareto_front(points)
+    sign = -1 if lower_is_better else 1
+    front = pareto_front([(c, None if v is None else sign * v) for c, v in points])
     known = [(c, v) for c, v in points if c is not None and v is not None]
     spans = (
         [max(max(axis) - min(axis), 1e-12) for axis in zip(*known, strict=True)] if known else []
@@ -128,8 +133,10 @@ def tradeoff_plot(
         axes.legend(loc="lower right")
     if log_x:
         axes.set_xscale("log")
+    if lower_is_better:
+        axes.invert_yaxis()
     axes.set_xlabel(xlabel)
-    axes.set_ylabel(value_key)
+    axes.set_ylabel(f"{value_key} (lower is better)" if lower_is_better else value_key)
     axes.grid(True, alpha=0.3)
     if title:
         axes.set_title(title)

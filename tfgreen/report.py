@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tfgreen._io import atomic_write_text
+from tfgreen._validate import choice
 from tfgreen.errors import TfgreenValueError, message
 
-__all__ = ["markdown_table", "text_table", "Comparison", "COLUMNS"]
+__all__ = ["markdown_table", "text_table", "Comparison", "COLUMNS", "LM_COLUMNS"]
 
 
 def _cell(value) -> str:
@@ -95,11 +96,58 @@ COLUMNS = (
     "training_co2_kg",
     "break_even_inferences",
 )
-_PLOTS = (
-    ("accuracy_vs_size.png", "size_kb", "size (kB)", False),
-    ("accuracy_vs_latency.png", "latency_ms", "latency, 1 sample (ms)", True),
-    ("accuracy_vs_energy.png", "joules_per_inference", "energy per inference (J)", True),
+LM_COLUMNS = (
+    "model",
+    "kind",
+    "perplexity",
+    "next_token_agreement",
+    "params",
+    "size_kb",
+    "gzip_kb",
+    "sparsity",
+    "latency_ms",
+    "tokens_per_second",
+    "joules_per_token",
+    "joules_per_inference",
+    "training_kwh",
+    "training_co2_kg",
+    "break_even_inferences",
 )
+
+
+@dataclass(frozen=True)
+class _Task:
+    """What a comparison judges: its quality column, table and figures."""
+
+    columns: tuple[str, ...]
+    lower_is_better: bool
+    plots: tuple[tuple[str, str, str, bool], ...]  # (file suffix, cost key, label, log x)
+    per: str  # what one inference is, for the report's note
+
+
+_TASKS = {
+    "accuracy": _Task(
+        COLUMNS,
+        False,
+        (
+            ("size", "size_kb", "size (kB)", False),
+            ("latency", "latency_ms", "latency, 1 sample (ms)", True),
+            ("energy", "joules_per_inference", "energy per inference (J)", True),
+        ),
+        "single-sample inference",
+    ),
+    "perplexity": _Task(
+        LM_COLUMNS,
+        True,
+        (
+            ("size", "size_kb", "size (kB)", False),
+            ("latency", "latency_ms", "latency, 1 window (ms)", True),
+            ("energy", "joules_per_token", "energy per token (J)", True),
+        ),
+        "forward pass of one window of token ids (`tokens_per_second` and "
+        "`joules_per_token` count its seq_len tokens)",
+    ),
+}
 
 
 @dataclass
@@ -107,10 +155,14 @@ class Comparison:
     """The result of `tfgreen.compare`: one row of figures per candidate.
 
     Attributes:
-        rows: One dict per candidate with the keys of `COLUMNS` (None where unknown).
-        baseline: Name of the baseline row (the reference for break-even).
+        rows: One dict per candidate with the keys of `COLUMNS`, or of
+            `LM_COLUMNS` for language models (None where unknown).
+        baseline: Name of the baseline row (the reference for break-even and,
+            for language models, next-token agreement).
         energy_method: How energy figures were obtained (`"estimate"` or
             `"measured"`), and `energy_detail`, CodeCarbon's method in words.
+        quality: The column that judges the models: `"accuracy"` (higher is
+            better) or `"perplexity"` for language models (lower is better).
     """
 
     rows: list[dict]
@@ -119,9 +171,22 @@ class Comparison:
     energy_detail: str | None = None
     data_description: str = ""
     notes: list[str] = field(default_factory=list)
+    quality: str = "accuracy"
+
+    def __post_init__(self):
+        choice("quality", self.quality, tuple(_TASKS))
+
+    @property
+    def _task(self) -> _Task:
+        return _TASKS[self.quality]
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The table's columns: `COLUMNS`, or `LM_COLUMNS` for language models."""
+        return self._task.columns
 
     def pareto(self, cost_key: str = "size_kb") -> list[str]:
-        """Names of the candidates on the accuracy-vs-cost Pareto front, cheapest first.
+        """Names of the candidates on the quality-vs-cost Pareto front, cheapest first.
 
         Args:
             cost_key: Cost column (lower is better). Defaults to `"size_kb"`.
@@ -137,7 +202,11 @@ class Comparison:
         """
         from tfgreen.plots import pareto_front
 
-        points = [(row.get(cost_key), row.get("accuracy")) for row in self.rows]
+        sign = -1 if self._task.lower_is_better else 1
+        points = []
+        for row in self.rows:
+            value = row.get(self.quality)
+            points.append((row.get(cost_key), None if value is None else sign * value))
         return [self.rows[i]["model"] for i in pareto_front(points)]
 
     def to_dict(self) -> dict:
@@ -148,17 +217,18 @@ class Comparison:
             "energy_method": self.energy_method,
             "energy_detail": self.energy_detail,
             "data": self.data_description,
-            "pareto": {key: self.pareto(key) for _, key, _, _ in _PLOTS},
+            "quality": self.quality,
+            "pareto": {key: self.pareto(key) for _, key, _, _ in self._task.plots},
             "notes": list(self.notes),
         }
 
     def to_text(self) -> str:
         """Returns the table as plain fixed-width text, with the energy method."""
-        return text_table(self.rows, COLUMNS) + "\n" + self._method_line()
+        return text_table(self.rows, self.columns) + "\n" + self._method_line()
 
     def to_markdown(self) -> str:
         """Returns the table as markdown, with the energy method."""
-        return markdown_table(self.rows, COLUMNS) + "\n\n" + self._method_line()
+        return markdown_table(self.rows, self.columns) + "\n\n" + self._method_line()
 
     def __str__(self) -> str:
         return self.to_text()
@@ -172,8 +242,9 @@ class Comparison:
     def plot(self, out_dir: str | Path) -> dict[str, Path]:
         """Writes the figures as PNG files into `out_dir`.
 
-        Accuracy vs size, vs latency and vs energy per inference, each with
-        the Pareto front marked, and the carbon break-even figure when some
+        Quality (accuracy, or perplexity for language models) vs size, vs
+        latency and vs energy per inference (per token for language models),
+        each with the Pareto front marked, and the carbon break-even figure when some
         candidate's training energy and joules per inference are known.
 
         Args:
@@ -193,12 +264,20 @@ class Comparison:
         out_dir = Path(out_dir)
         estimate = " (estimate)" if self.energy_method == "estimate" else ""
         written = {}
-        for name, key, label, log_x in _PLOTS:
+        for suffix, key, label, log_x in self._task.plots:
             if sum(row.get(key) is not None for row in self.rows) == 0:
                 continue
-            title = f"accuracy vs {label}" + (estimate if "energy" in key else "")
+            name = f"{self.quality}_vs_{suffix}.png"
+            title = f"{self.quality} vs {label}" + (estimate if "energy" in key else "")
             written[name] = tradeoff_plot(
-                self.rows, key, out_dir / name, label, title=title, log_x=log_x
+                self.rows,
+                key,
+                out_dir / name,
+                label,
+                value_key=self.quality,
+                title=title,
+                log_x=log_x,
+                lower_is_better=self._task.lower_is_better,
             )
         if any(
             row["model"] != self.baseline
@@ -245,13 +324,13 @@ class Comparison:
         if self.data_description:
             lines += [self.data_description, ""]
         lines += [self.to_markdown(), ""]
-        for _, key, label, _ in _PLOTS:
+        for _, key, label, _ in self._task.plots:
             front = self.pareto(key)
             if front:
-                lines.append(f"- Pareto front, accuracy vs {label}: {', '.join(front)}")
+                lines.append(f"- Pareto front, {self.quality} vs {label}: {', '.join(front)}")
         lines += [
             "",
-            "Latency and energy are per single-sample inference on this machine. "
+            f"Latency and energy are per {self._task.per} on this machine. "
             "Size of a Keras model: its weights' bytes in memory; of a .tflite: the file. "
             "Sparsity: fraction of zeros in conv/dense kernels. "
             "`break_even_inferences`: inferences after which the energy spent on a model's "

@@ -227,3 +227,40 @@ def test_trained_student_and_keras3_distiller_round_trip(
             "_LogitsLoss",
             "_FeatureLoss",
         ]
+
+
+def test_subclass_methods_are_used_on_both_kerases(flavor, keras, teacher, digits_flat):
+    (x_train, y_train), _ = digits_flat
+
+    class Frozen(tfgreen.Distiller):
+        """A distiller whose loss has no gradient: the student must not move."""
+
+        def compute_loss(self, *args, **kwargs):
+            return super().compute_loss(*args, **kwargs) * 0.0
+
+    student = small_mlp(flavor, hidden=(16,), seed=11)
+    before = [w.copy() for w in student.get_weights()]
+    d = Frozen(teacher, student, temperature=2.0)
+    assert isinstance(d, Frozen) and isinstance(d, tfgreen.Distiller)
+    assert isinstance(d, keras.Model) and type(d).__name__ == "Frozen"
+    d.compile(keras.optimizers.SGD(0.5), "sparse_categorical_crossentropy")
+    d.fit(x_train[:128], y_train[:128], epochs=1, batch_size=32, verbose=0)
+    assert all(np.array_equal(a, b) for a, b in zip(before, student.get_weights(), strict=True))
+    # The same subclass, unchanged, on the other path moves the student (control).
+    plain = tfgreen.Distiller(teacher, student, temperature=2.0)
+    plain.compile(keras.optimizers.SGD(0.5), "sparse_categorical_crossentropy")
+    plain.fit(x_train[:128], y_train[:128], epochs=1, batch_size=32, verbose=0)
+    assert not np.allclose(before[0], student.get_weights()[0])
+
+
+def test_flavour_class_of_the_other_keras_is_refused(teacher):
+    from tfgreen.flavor import FLAVORS, backend
+
+    flavor = "keras3" if isinstance(teacher, __import__("keras").Model) else "tf_keras"
+    other = backend("tfgreen.distillation", next(f for f in FLAVORS if f != flavor)).DISTILLER
+
+    class Mine(other):
+        pass
+
+    with pytest.raises(tfgreen.TfgreenTypeError, match=r"other Keras.*Subclass tfgreen.Distiller"):
+        Mine(teacher, small_mlp(flavor, hidden=(8,), seed=2))

@@ -47,15 +47,17 @@ def test_input_shapes_that_differ(flavor, pair):
 
 @pytest.mark.parametrize("temperature", [0, -1.0, math.nan, "4", True])
 def test_temperature_must_be_positive(pair, temperature):
-    with pytest.raises(TfgreenValueError, match="`temperature` must be a finite number"):
+    with pytest.raises(TfgreenValueError, match="`temperature` is not a valid number.*> 0"):
         tfgreen.Distiller(*pair, temperature=temperature)
-    with pytest.raises(TfgreenValueError, match="`temperature` must be a finite number"):
+    with pytest.raises(TfgreenValueError, match="`temperature` is not a valid number.*> 0"):
         LogitsDistillation(temperature=temperature)
 
 
 @pytest.mark.parametrize("weight", [-0.1, 1.5, math.inf, None])
 def test_student_loss_weight_outside_unit_interval(pair, weight):
-    with pytest.raises(TfgreenValueError, match=r"`student_loss_weight` is out of range.*\[0, 1\]"):
+    with pytest.raises(
+        TfgreenValueError, match=r"`student_loss_weight` is not a valid number.*>= 0 and <= 1"
+    ):
         tfgreen.Distiller(*pair, student_loss_weight=weight)
 
 
@@ -120,7 +122,9 @@ def test_bad_distillation_losses(pair):
         tfgreen.Distiller(*pair, distillation_losses=[])
     with pytest.raises(TfgreenValueError, match="does not match `distillation_losses`"):
         tfgreen.Distiller(*pair, distillation_loss_weights=[1.0, 2.0])
-    with pytest.raises(TfgreenValueError, match="`distillation_loss_weights` is out of range"):
+    with pytest.raises(
+        TfgreenValueError, match="`distillation_loss_weights` is not a valid number"
+    ):
         tfgreen.Distiller(*pair, distillation_loss_weights=[-1.0])
     with pytest.raises(TfgreenValueError, match="Unknown `teacher_output`"):
         LogitsDistillation(teacher_output="softmax")

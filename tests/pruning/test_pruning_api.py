@@ -85,7 +85,9 @@ def test_layer_without_kernel(flavor):
 def test_bad_layers_and_schedule_and_model(flavor, mlp):
     with pytest.raises(TfgreenTypeError, match="layer names or a predicate"):
         tfgreen.prune(mlp, layers=[1, 2])
-    with pytest.raises(TfgreenValueError, match="Unknown pruning `schedule`.*schedule='cubic'"):
+    with pytest.raises(
+        TfgreenValueError, match="Unknown `schedule`.*'polynomial', 'constant'.*schedule='cubic'"
+    ):
         tfgreen.prune(mlp, schedule="cubic")
     with pytest.raises(TfgreenTypeError, match="not a Keras model"):
         tfgreen.prune("model.keras")
@@ -131,12 +133,12 @@ def test_for_xnnpack(flavor, keras):
 def test_keras3_mask_math():
     from keras import ops
 
-    from tfgreen.pruning._keras3 import m_by_n_mask, magnitude_mask
+    from tfgreen.pruning._keras3 import _m_by_n_mask, _magnitude_mask
 
     weights = np.array([[0.5, -0.1], [0.05, 0.9], [-0.3, 0.2], [0.01, -0.7]], "float32")
-    mask = ops.convert_to_numpy(magnitude_mask(ops.convert_to_tensor(weights), 0.4))
+    mask = ops.convert_to_numpy(_magnitude_mask(ops.convert_to_tensor(weights), 0.4))
     # 0.4 * 8 = 3.2 -> the 3 smallest magnitudes: 0.01, 0.05, 0.1.
     np.testing.assert_array_equal(mask, [[1, 0], [0, 1], [1, 1], [0, 1]])
     # Dense kernel (in=4, out=2): per output column, keep the 2 largest of each 4 inputs.
-    mask = ops.convert_to_numpy(m_by_n_mask(ops.convert_to_tensor(weights), 2, 4))
+    mask = ops.convert_to_numpy(_m_by_n_mask(ops.convert_to_tensor(weights), 2, 4, 0))
     np.testing.assert_array_equal(mask, [[1, 0], [0, 1], [1, 0], [0, 1]])

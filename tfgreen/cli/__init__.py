@@ -71,6 +71,14 @@ def main(argv: list[str] | None = None) -> int:
     except TfgreenError as error:
         print(f"tfgreen {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except OSError as error:  # unwritable folder, name too long, disk full: one line, exit 2
+        from tfgreen._io import os_error
+
+        print(
+            f"tfgreen {args.command}: error: {os_error(error, 'file', error.filename)}",
+            file=sys.stderr,
+        )
+        return 2
     except KeyboardInterrupt:
         print(f"tfgreen {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -7,7 +7,8 @@ extractors and the loss trackers; this module reuses them and adds:
 - a learned projection when feature widths differ;
 - correct loss scaling under `tf.distribute` (Keras sums per-replica
   gradients, so each replica's loss is divided by the number of replicas).
-Loaded only through `tfgreen.Distiller`.
+`Keras3Distiller` is this backend's `DISTILLER` (see `_protocol.py`); build
+it with `tfgreen.Distiller(...)`.
 """
 
 from __future__ import annotations
@@ -15,10 +16,21 @@ from __future__ import annotations
 import keras
 from keras import distillation
 
-from tfgreen.distillation.distiller import FeaturePlan, LogitsPlan, check_compile_loss, num_replicas
+from tfgreen._adapters.keras import keras3_map_student_loss
+from tfgreen.distillation.distiller import (
+    Distiller,
+    FeaturePlan,
+    LogitsPlan,
+    check_compile_loss,
+    num_replicas,
+    resolve,
+)
 from tfgreen.distillation.losses import soft_kl
 
-__all__ = ["Keras3Distiller"]
+__all__ = ["DISTILLER", "NATIVE_LOSSES", "NATIVE_LOSSES_NAME", "Keras3Distiller"]
+
+NATIVE_LOSSES = (distillation.DistillationLoss,)
+NATIVE_LOSSES_NAME = " or keras.distillation losses"
 
 
 @keras.saving.register_keras_serializable(package="tfgreen")
@@ -97,26 +109,45 @@ def _as_compiled(loss_fn):
     return student_loss
 
 
+def _loss(plan):
+    if isinstance(plan, LogitsPlan):
+        return _LogitsLoss(**vars(plan))
+    if isinstance(plan, FeaturePlan):
+        return _FeatureLoss(**vars(plan))
+    return plan  # a keras.distillation loss, used as given
+
+
 @keras.saving.register_keras_serializable(package="tfgreen")
-class Keras3Distiller(distillation.Distiller):
-    """`keras.distillation.Distiller` with tfgreen's losses; built by `tfgreen.Distiller`."""
+class Keras3Distiller(Distiller, distillation.Distiller):
+    """`keras.distillation.Distiller` with tfgreen's losses; takes `tfgreen.Distiller`'s arguments."""
 
     def __init__(
         self,
         teacher,
         student,
-        distillation_losses,
-        distillation_loss_weights=None,
+        temperature=4.0,
         student_loss_weight=0.5,
+        distillation_losses=None,
+        distillation_loss_weights=None,
         name="distiller",
         **kwargs,
     ):
+        resolved = resolve(
+            NATIVE_LOSSES,
+            NATIVE_LOSSES_NAME,
+            teacher,
+            student,
+            temperature,
+            student_loss_weight,
+            distillation_losses,
+            distillation_loss_weights,
+        )
         super().__init__(
             teacher=teacher,
             student=student,
-            distillation_losses=distillation_losses,
-            distillation_loss_weights=distillation_loss_weights,
-            student_loss_weight=student_loss_weight,
+            distillation_losses=[_loss(plan) for plan in resolved.plans],
+            distillation_loss_weights=resolved.weights,
+            student_loss_weight=resolved.student_loss_weight,
             name=name,
             **kwargs,
         )
@@ -127,33 +158,16 @@ class Keras3Distiller(distillation.Distiller):
             if getattr(loss, "projection", None) is not None
         ]
 
-    @classmethod
-    def from_plans(cls, teacher, student, plans, weights, student_loss_weight, name):
-        """Builds the distiller from plans checked by `tfgreen.Distiller`."""
-        losses = []
-        for plan in plans:
-            if isinstance(plan, LogitsPlan):
-                losses.append(_LogitsLoss(**vars(plan)))
-            elif isinstance(plan, FeaturePlan):
-                losses.append(_FeatureLoss(**vars(plan)))
-            else:
-                losses.append(plan)
-        return cls(
-            teacher=teacher,
-            student=student,
-            distillation_losses=losses,
-            distillation_loss_weights=weights,
-            student_loss_weight=student_loss_weight,
-            name=name,
-        )
-
     def compile(self, optimizer="adam", loss=None, metrics=None, **kwargs):
         check_compile_loss(loss)
         super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
-        self._student_loss = keras.tree.map_structure(_as_compiled, self._student_loss)
+        keras3_map_student_loss(self, _as_compiled)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         total = super().compute_loss(
             x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=training
         )
         return keras.ops.divide(total, num_replicas())
+
+
+DISTILLER = Keras3Distiller

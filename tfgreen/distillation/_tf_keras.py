@@ -4,7 +4,8 @@ tf_keras has no distiller; this `tf_keras.Model` follows Keras 3's: total
 loss `student_loss_weight * hard + (1 - student_loss_weight) * distill`, a
 frozen teacher run in inference mode, multi-layer feature extractors built
 once, and the `loss`, `student_loss`, `distillation_loss` and `total_loss`
-figures in the logs. Loaded only through `tfgreen.Distiller`.
+figures in the logs. `TfKerasDistiller` is this backend's `DISTILLER` (see
+`_protocol.py`); build it with `tfgreen.Distiller(...)`.
 """
 
 from __future__ import annotations
@@ -14,10 +15,22 @@ from types import SimpleNamespace
 import tensorflow as tf
 import tf_keras
 
-from tfgreen.distillation.distiller import FeaturePlan, LogitsPlan, check_compile_loss, num_replicas
+from tfgreen._adapters.keras import tf_keras_is_compiled
+from tfgreen.distillation.distiller import (
+    Distiller,
+    FeaturePlan,
+    LogitsPlan,
+    check_compile_loss,
+    num_replicas,
+    resolve,
+)
 from tfgreen.distillation.losses import soft_kl
 
-__all__ = ["TfKerasDistiller"]
+__all__ = ["DISTILLER", "NATIVE_LOSSES", "NATIVE_LOSSES_NAME", "TfKerasDistiller"]
+
+# tf_keras has no distillation losses of its own.
+NATIVE_LOSSES = ()
+NATIVE_LOSSES_NAME = ""
 
 # The subset of `keras.ops` that `soft_kl` uses, as TensorFlow functions.
 _OPS = SimpleNamespace(
@@ -43,26 +56,37 @@ def _extractor(model, layer_names: list[str]):
     return tf_keras.Model(model.inputs, outputs, name=f"{model.name}_feature_extractor")
 
 
-class TfKerasDistiller(tf_keras.Model):
-    """A tf_keras knowledge-distillation model; built by `tfgreen.Distiller`."""
+class TfKerasDistiller(Distiller, tf_keras.Model):
+    """A tf_keras knowledge-distillation model; takes `tfgreen.Distiller`'s arguments."""
 
     def __init__(
         self,
         teacher,
         student,
-        plans,
-        distillation_loss_weights,
+        temperature=4.0,
         student_loss_weight=0.5,
+        distillation_losses=None,
+        distillation_loss_weights=None,
         name="distiller",
         **kwargs,
     ):
+        resolved = resolve(
+            NATIVE_LOSSES,
+            NATIVE_LOSSES_NAME,
+            teacher,
+            student,
+            temperature,
+            student_loss_weight,
+            distillation_losses,
+            distillation_loss_weights,
+        )
         super().__init__(name=name, **kwargs)
         self.teacher = teacher
         self.student = student
         self.teacher.trainable = False
-        self.student_loss_weight = float(student_loss_weight)
-        self._plans = list(plans)
-        self.distillation_loss_weights = [float(w) for w in distillation_loss_weights]
+        self.student_loss_weight = resolved.student_loss_weight
+        self._plans = list(resolved.plans)
+        self.distillation_loss_weights = list(resolved.weights)
         # One projection per feature term (None when the widths match).
         self._projection_of = []
         for plan in self._plans:
@@ -87,11 +111,6 @@ class TfKerasDistiller(tf_keras.Model):
         self.distillation_loss_tracker = tf_keras.metrics.Mean(name="distillation_loss")
         self.total_loss_tracker = tf_keras.metrics.Mean(name="total_loss")
 
-    @classmethod
-    def from_plans(cls, teacher, student, plans, weights, student_loss_weight, name):
-        """Builds the distiller from plans checked by `tfgreen.Distiller`."""
-        return cls(teacher, student, plans, weights, student_loss_weight, name=name)
-
     @property
     def distillation_losses(self) -> list:
         """The resolved distillation terms (`LogitsPlan` / `FeaturePlan`)."""
@@ -113,7 +132,7 @@ class TfKerasDistiller(tf_keras.Model):
             self.distillation_loss_tracker,
             self.total_loss_tracker,
         ]
-        if self._is_compiled and self.compiled_metrics is not None:
+        if tf_keras_is_compiled(self) and self.compiled_metrics is not None:
             metrics += self.compiled_metrics.metrics
         return metrics
 
@@ -162,3 +181,6 @@ class TfKerasDistiller(tf_keras.Model):
         self.total_loss_tracker.update_state(total)
         self.loss_tracker.update_state(total)
         return total / replicas
+
+
+DISTILLER = TfKerasDistiller

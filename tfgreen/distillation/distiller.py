@@ -1,19 +1,21 @@
 """`tfgreen.Distiller`: one knowledge-distillation model for both Kerases.
 
-`Distiller(teacher, student, ...)` checks its arguments, then returns a Keras
-model of the teacher's and student's flavour: for Keras 3 a subclass of
-`keras.distillation.Distiller`, for tf_keras a `tf_keras.Model` with the same
-behaviour. Compile, fit and evaluate it like any model; `d.student` is the
-student object that was passed in, trained in place.
+`Distiller(teacher, student, ...)` builds an instance of the teacher's
+flavour's distiller class (`tfgreen.flavor.backend("tfgreen.distillation",
+teacher).DISTILLER`): for Keras 3 a subclass of `keras.distillation.Distiller`,
+for tf_keras a `tf_keras.Model` with the same behaviour. Both classes derive
+from `Distiller`, so `isinstance(d, tfgreen.Distiller)` is plain inheritance.
+Compile, fit and evaluate it like any model; `d.student` is the student
+object that was passed in, trained in place.
 """
 
 from __future__ import annotations
 
-import math
-import sys
+import functools
 import warnings
 from dataclasses import dataclass
 
+from tfgreen._validate import number
 from tfgreen.distillation.losses import (
     FeatureDistillation,
     LogitsDistillation,
@@ -23,14 +25,17 @@ from tfgreen.distillation.losses import (
 )
 from tfgreen.distribute import check_strategy, strategy_of
 from tfgreen.errors import TfgreenTypeError, TfgreenValueError, UnsupportedLayerError, message
-from tfgreen.flavor import KERAS3, flavor_of
+from tfgreen.flavor import backend, flavor_of, flavor_of_class
 
-__all__ = ["Distiller", "FeaturePlan", "LogitsPlan", "check_compile_loss", "num_replicas"]
-
-_IMPLEMENTATIONS = {
-    "tfgreen.distillation._keras3": "Keras3Distiller",
-    "tfgreen.distillation._tf_keras": "TfKerasDistiller",
-}
+__all__ = [
+    "Distiller",
+    "FeaturePlan",
+    "LogitsPlan",
+    "Resolved",
+    "check_compile_loss",
+    "num_replicas",
+    "resolve",
+]
 
 
 @dataclass(frozen=True)
@@ -152,43 +157,31 @@ def _check_models(teacher, student) -> str:
 
 
 def _check_weight(value, name: str, upper: float | None) -> float:
-    bad = (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not math.isfinite(value)
-        or value < 0
-        or (upper is not None and value > upper)
+    return number(
+        name,
+        value,
+        minimum=0,
+        maximum=upper,
+        example=0.5,
+        fix=f"Pass for example {name}=0.5" if upper else f"Pass {name} as numbers >= 0",
     )
-    if bad:
-        expected = "a number in [0, 1]" if upper is not None else "a number >= 0"
-        raise TfgreenValueError(
-            message(
-                f"`{name}` is out of range",
-                expected,
-                f"Pass for example {name}=0.5" if upper else f"Pass {name} as numbers >= 0",
-                **{name: value},
-            )
-        )
-    return float(value)
 
 
-def _check_losses(distillation_losses, weights, flavor: str) -> tuple[list, list[float]]:
+def _check_losses(
+    distillation_losses, weights, native: tuple, native_name: str
+) -> tuple[list, list[float]]:
     if distillation_losses is None:
         distillation_losses = [LogitsDistillation()]
     elif not isinstance(distillation_losses, (list, tuple)):
         distillation_losses = [distillation_losses]
-    accepted = (LogitsDistillation, FeatureDistillation)
-    if flavor == KERAS3:
-        import keras
-
-        accepted += (keras.distillation.DistillationLoss,)
+    accepted = (LogitsDistillation, FeatureDistillation, *native)
     for item in distillation_losses:
         if not isinstance(item, accepted):
             raise TfgreenTypeError(
                 message(
                     "`distillation_losses` holds something that is not a distillation loss",
                     "tfgreen.distillation.LogitsDistillation / FeatureDistillation objects"
-                    + (" or keras.distillation losses" if flavor == KERAS3 else ""),
+                    + native_name,
                     "Pass for example [LogitsDistillation(), FeatureDistillation('dense1', 'dense1')]",
                     distillation_losses=item,
                 )
@@ -268,15 +261,83 @@ def _plan(spec, teacher, student, temperature: float):
     )
 
 
-class _DistillerMeta(type):
-    def __instancecheck__(cls, instance) -> bool:
-        for module, name in _IMPLEMENTATIONS.items():
-            if module in sys.modules and isinstance(instance, getattr(sys.modules[module], name)):
-                return True
-        return False
+@dataclass(frozen=True)
+class Resolved:
+    """`Distiller`'s arguments, checked and resolved against the two models."""
+
+    plans: list  # LogitsPlan / FeaturePlan / native losses, one per term
+    weights: list[float]  # one per term
+    student_loss_weight: float
 
 
-class Distiller(metaclass=_DistillerMeta):
+def resolve(
+    native_losses: tuple,
+    native_losses_name: str,
+    teacher,
+    student,
+    temperature,
+    student_loss_weight,
+    distillation_losses,
+    distillation_loss_weights,
+) -> Resolved:
+    """Checks `Distiller`'s arguments and resolves the distillation terms.
+
+    Called by each backend's distiller `__init__`, before any Keras work.
+
+    Args:
+        native_losses: The backend's `NATIVE_LOSSES` (used as given).
+        native_losses_name: The backend's `NATIVE_LOSSES_NAME`.
+        teacher: The teacher model.
+        student: The student model.
+        temperature: The default softening temperature.
+        student_loss_weight: Weight of the hard-label loss.
+        distillation_losses: As given to `Distiller`.
+        distillation_loss_weights: As given to `Distiller`.
+
+    Returns:
+        The plans and weights of the terms.
+    """
+    _check_models(teacher, student)
+    check_strategy(student, strategy_of())  # tfgreen.distribute: refuse what it can't run
+    temperature = check_temperature(temperature)
+    student_loss_weight = _check_weight(student_loss_weight, "student_loss_weight", 1.0)
+    specs, weights = _check_losses(
+        distillation_losses, distillation_loss_weights, native_losses, native_losses_name
+    )
+    plans = [_plan(spec, teacher, student, temperature) for spec in specs]
+    return Resolved(plans, weights, student_loss_weight)
+
+
+@functools.cache
+def _flavoured(cls: type, implementation: type) -> type:
+    """A user's `Distiller` subclass on top of the flavour's distiller class."""
+    return type(
+        cls.__name__,
+        (cls, implementation),
+        {"__module__": cls.__module__, "__qualname__": cls.__qualname__, "__doc__": cls.__doc__},
+    )
+
+
+def _concrete_class(cls: type, teacher) -> type:
+    implementation = backend("tfgreen.distillation", flavor_of(teacher)).DISTILLER
+    if issubclass(cls, implementation):
+        return cls
+    if cls is Distiller:
+        return implementation
+    if flavor_of_class(cls) is not None:
+        raise TfgreenTypeError(
+            message(
+                f"{cls.__name__} derives from the other Keras's distiller than the teacher's",
+                f"a teacher and student of the Keras {cls.__name__} was written for",
+                "Subclass tfgreen.Distiller itself: it works on both Kerases",
+                distiller=cls.__qualname__,
+                teacher=flavor_of(teacher),
+            )
+        )
+    return _flavoured(cls, implementation)
+
+
+class Distiller:
     """Trains a small student to mimic a trained teacher (knowledge distillation).
 
     The training loss is `student_loss_weight * hard + (1 - student_loss_weight)
@@ -293,6 +354,12 @@ class Distiller(metaclass=_DistillerMeta):
     teacher is an error. Like Keras, the student's regularization losses are
     not added.
 
+    The object built is an instance of the teacher's flavour's distiller
+    class, which derives from both `Distiller` and that Keras's `Model`. A
+    subclass of `Distiller` works on both Kerases: its methods (for example
+    an overridden `compute_loss` calling `super().compute_loss(...)`) sit on
+    top of the flavour's class, and `type(d).__name__` is the subclass's name.
+
     Args:
         teacher: A trained, built Keras 3 or tf_keras model.
         student: A built model of the same flavour and output shape; may be a
@@ -308,16 +375,21 @@ class Distiller(metaclass=_DistillerMeta):
         distillation_loss_weights: One weight per distillation loss; `None`
             gives each 1.0. Defaults to `None`.
         name: Name of the distiller model. Defaults to `"distiller"`.
+        **kwargs: Base `Model` arguments (used when Keras reloads a saved
+            Keras 3 distiller).
 
     Returns:
         A Keras model of the models' flavour (`keras.Model` or
-        `tf_keras.Model`) whose `call` runs the student.
+        `tf_keras.Model`, and a `tfgreen.Distiller`) whose `call` runs the
+        student.
 
     Example:
-    >>> d = tfgreen.Distiller(teacher, student, temperature=4.0)
-    >>> d.compile("adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    >>> d.fit(x, y, epochs=5)
-    >>> student = d.student
+    ```python
+    d = tfgreen.Distiller(teacher, student, temperature=4.0)
+    d.compile("adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    d.fit(x, y, epochs=5)
+    student = d.student
+    ```
     """
 
     def __new__(
@@ -329,17 +401,19 @@ class Distiller(metaclass=_DistillerMeta):
         distillation_losses=None,
         distillation_loss_weights: list[float] | None = None,
         name: str = "distiller",
+        **kwargs,
     ):
-        flavor = _check_models(teacher, student)
-        check_strategy(student, strategy_of())  # tfgreen.distribute: refuse what it can't run
-        temperature = check_temperature(temperature)
-        student_loss_weight = _check_weight(student_loss_weight, "student_loss_weight", 1.0)
-        specs, weights = _check_losses(distillation_losses, distillation_loss_weights, flavor)
-        plans = [_plan(spec, teacher, student, temperature) for spec in specs]
-        if flavor == KERAS3:
-            from tfgreen.distillation._keras3 import Keras3Distiller as implementation
-        else:
-            from tfgreen.distillation._tf_keras import TfKerasDistiller as implementation
-        return implementation.from_plans(
-            teacher, student, plans, weights, student_loss_weight, name=name
+        concrete = _concrete_class(cls, teacher)
+        # The flavour's Model.__new__ (next in the MRO); `__init__` then runs
+        # the flavour's distiller with the same arguments.
+        return super(Distiller, concrete).__new__(
+            concrete,
+            teacher=teacher,
+            student=student,
+            temperature=temperature,
+            student_loss_weight=student_loss_weight,
+            distillation_losses=distillation_losses,
+            distillation_loss_weights=distillation_loss_weights,
+            name=name,
+            **kwargs,
         )

@@ -14,9 +14,8 @@ probability output never gets mistaken for logits.
 
 from __future__ import annotations
 
-import math
-
-from tfgreen.errors import TfgreenTypeError, TfgreenValueError, UnsupportedLayerError, message
+from tfgreen._validate import choice, number
+from tfgreen.errors import TfgreenTypeError, UnsupportedLayerError, message
 
 __all__ = [
     "FEATURE_LOSSES",
@@ -44,35 +43,19 @@ def check_temperature(temperature, name: str = "temperature") -> float:
 
     Returns:
         The temperature as a float.
+
+    Example:
+    >>> check_temperature(4)
+    4.0
     """
-    if (
-        isinstance(temperature, bool)
-        or not isinstance(temperature, (int, float))
-        or not math.isfinite(temperature)
-        or temperature <= 0
-    ):
-        raise TfgreenValueError(
-            message(
-                f"`{name}` must be a finite number greater than 0",
-                "a positive float; 1.0 leaves outputs unsoftened, 2-8 is typical",
-                f"Pass for example {name}=4.0",
-                **{name: temperature},
-            )
-        )
-    return float(temperature)
-
-
-def _check_choice(value, choices: tuple[str, ...], name: str) -> str:
-    if value not in choices:
-        raise TfgreenValueError(
-            message(
-                f"Unknown `{name}`",
-                f"one of {choices}",
-                f"Pass {name}={choices[0]!r}",
-                **{name: value},
-            )
-        )
-    return value
+    return number(
+        name,
+        temperature,
+        minimum=0,
+        exclusive_minimum=True,
+        example=4.0,
+        fix=f"Pass a positive float; 1.0 leaves outputs unsoftened, 2-8 is typical, e.g. {name}=4.0",
+    )
 
 
 class LogitsDistillation:
@@ -101,8 +84,8 @@ class LogitsDistillation:
         student_output: str = "auto",
     ):
         self.temperature = None if temperature is None else check_temperature(temperature)
-        self.teacher_output = _check_choice(teacher_output, OUTPUTS, "teacher_output")
-        self.student_output = _check_choice(student_output, OUTPUTS, "student_output")
+        self.teacher_output = choice("teacher_output", teacher_output, OUTPUTS)
+        self.student_output = choice("student_output", student_output, OUTPUTS)
 
     def get_config(self) -> dict:
         return {
@@ -155,7 +138,7 @@ class FeatureDistillation:
                 )
         self.teacher_layer_name = teacher_layer_name
         self.student_layer_name = student_layer_name
-        self.loss = _check_choice(loss, FEATURE_LOSSES, "loss")
+        self.loss = choice("loss", loss, FEATURE_LOSSES)
 
     def get_config(self) -> dict:
         return {

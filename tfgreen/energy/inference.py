@@ -37,6 +37,9 @@ def _is_tflite(model) -> bool:
 def single_sample_fn(model_or_path, num_threads: int = 1) -> tuple[Callable, str]:
     """Returns a function running one inference, and the kind of model.
 
+    A KerasHub CausalLM (inputs `token_ids` and `padding_mask`) gets the
+    sample as its token ids, with a padding mask of ones.
+
     Args:
         model_or_path: A Keras 3 or tf_keras model, a `.tflite` path, or
             `.tflite` bytes.
@@ -64,9 +67,13 @@ def single_sample_fn(model_or_path, num_threads: int = 1) -> tuple[Callable, str
 
     flavor_of(model_or_path)  # raises a clear TypeError for anything else
     model = model_or_path
+    names = sorted(str(t.name).split(":")[0] for t in getattr(model, "inputs", None) or [])
+    token_ids_and_mask = names == ["padding_mask", "token_ids"]
 
     @tf.function(reduce_retracing=True)
     def call(sample):
+        if token_ids_and_mask:
+            sample = {"token_ids": sample, "padding_mask": tf.ones_like(sample)}
         return model(sample, training=False)
 
     return call, "keras"

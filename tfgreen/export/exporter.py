@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tfgreen import _io
 from tfgreen.errors import (
     CalibrationError,
     TargetError,
@@ -240,7 +241,7 @@ def _files(path: Path, data: bytes, target: Target) -> dict[Path, bytes]:
     """The `.tflite` file and, for targets that want one, its C array."""
     files = {path: data}
     if target.c_array:
-        symbol = "g_" + "".join(c if c.isalnum() else "_" for c in path.stem) + "_model"
+        symbol = "g_" + _manifest.c_identifier(path.stem) + "_model"
         source, header = _manifest.c_array(data, symbol, path.stem + ".h")
         files[path.with_suffix(".cc")] = source.encode()
         files[path.with_suffix(".h")] = header.encode()
@@ -318,6 +319,7 @@ def export_tflite(
     started = time.perf_counter()
     path, model = _check_path(path), _check_model(model)
     profile = resolve_target(target, quantization)
+    _io.check_writable(path, [f.name for f in _files(path, b"", profile)] + [path.name + ".json"])
     calibration = None if calibration_data is None else prepare_calibration(model, calibration_data)
     validation = None if validation_data is None else prepare_validation(model, validation_data)
     _require_data(profile, calibration, validation)

@@ -2,10 +2,12 @@
 
 `prune` wraps the chosen layers, `tfgreen.callbacks.Pruning` drives the masks
 during `fit()` on a schedule sized from the run, `strip` returns the plain
-model with its zeros, `sparsity` measures them. tf_keras models are pruned
-with tfmot; Keras 3 models with tfgreen's own `keras.ops` implementation
-(`tfgreen.pruning._keras3`, whose `wrappers(model)` and `kernel_and_mask()`
-give each pruned layer's kernel and mask variables).
+model with its zeros, `sparsity` measures them. The work is done by one of
+two backends implementing `tfgreen.pruning._protocol.PruningBackend`, picked
+by `tfgreen.flavor.backend("tfgreen.pruning", model)`: `_keras3` (tfgreen's
+own `keras.ops` masks) and `_tf_keras` (tfmot, whose private internals only
+`tfgreen._adapters.tfmot` touches). Each backend's `wrappers(model)` and
+`masked_kernels(wrapper)` give the pruned layers and their kernels.
 """
 
 from __future__ import annotations

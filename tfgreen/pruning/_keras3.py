@@ -1,19 +1,26 @@
-"""Magnitude pruning for Keras 3 models, written with `keras.ops` (no tfmot).
+"""The pruning backend for Keras 3 models: tfgreen's own masks, written with `keras.ops`.
 
-Each pruned layer is wrapped in `PruneLowMagnitude`, which owns a
-non-trainable `mask` variable shaped like the layer's kernel. The mask is
-attached to the kernel as a variable constraint, so every optimizer step ends
-with `kernel = kernel * mask`; `tfgreen.callbacks.Pruning` recomputes the masks
-from the kernel magnitudes at the steps the schedule asks for. Nothing here is
-specific to a backend.
+Implements `tfgreen.pruning._protocol.PruningBackend` without tfmot. Each
+pruned top-level layer is wrapped in `PruneLowMagnitude`, which owns one
+non-trainable mask variable per prunable kernel inside the layer: its own
+kernel for a Dense/Conv/EinsumDense, the query/key/value/output kernels of a
+MultiHeadAttention, every Dense/EinsumDense kernel of a nested block or
+backbone (KerasHub's TransformerDecoder, CachedMultiHeadAttention, ...), and
+embedding tables when asked. Each mask is attached to its kernel as a
+variable constraint, so every optimizer step ends with `kernel = kernel *
+mask`; `tfgreen.callbacks.Pruning` recomputes the masks from the kernel
+magnitudes at the steps the schedule asks for. Nothing here is specific to a
+backend of Keras 3.
 
 Getting the masks (for example for sparsity-preserving QAT):
-`[(w.layer.name, w.mask) for w in wrappers(model)]`, or `kernel_and_mask(w)`.
+`[(w.layer.name, w.masks) for w in wrappers(model)]`, or `kernel_and_mask(w)`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -21,6 +28,7 @@ from keras import ops
 
 from tfgreen.errors import TfgreenValueError, message
 from tfgreen.pruning._clone import clone_layers, fresh_copy
+from tfgreen.pruning._kernels import Kernel, find_kernels
 from tfgreen.pruning.schedules import (
     Plan,
     PruningSchedule,
@@ -34,30 +42,24 @@ BATCH_HOOKS = True
 
 __all__ = [
     "BATCH_HOOKS",
-    "PruneLowMagnitude",
+    "prunable_kernels",
+    "structure_problem",
+    "xnnpack_layers",
+    "driver_for",
     "wrap",
     "wrappers",
-    "kernel_variable",
     "kernel_and_mask",
-    "magnitude_mask",
-    "m_by_n_mask",
-    "update_masks",
+    "masked_kernels",
     "structure_of",
     "target_of",
+    "driver_of",
+    "schedule_of",
     "begin",
     "batch",
     "end",
-    "driver_of",
-    "schedule_of",
-    "masked_kernel",
     "strip",
+    "load_scope",
 ]
-
-
-def kernel_variable(layer):
-    """Returns the kernel variable of a Dense/Conv-like Keras 3 layer."""
-    kernel = getattr(layer, "_kernel", None)
-    return kernel if kernel is not None else layer.kernel
 
 
 class _MaskConstraint:
@@ -73,46 +75,60 @@ class _MaskConstraint:
         return weights * ops.cast(self.mask, weights.dtype)
 
 
-@keras.saving.register_keras_serializable(package="tfgreen")
-class PruneLowMagnitude(keras.layers.Wrapper):
-    """Wraps a Keras 3 layer so its kernel is multiplied by a pruning mask.
+@keras.saving.register_keras_serializable(package="tfgreen", name="PruneLowMagnitude")
+class _PruneLowMagnitude(keras.layers.Wrapper):
+    """Wraps a Keras 3 layer so each of its prunable kernels is multiplied by a mask.
 
     Built by `tfgreen.prune`; train it with `tfgreen.callbacks.Pruning`.
 
     Args:
-        layer: A Dense/Conv-like Keras 3 layer with a `kernel`.
+        layer: A built Keras 3 layer with at least one prunable kernel (nested
+            layers included).
         schedule: The `PruningSchedule` (or its config) driving the masks.
         structure: `None` for unstructured pruning, or `"m:n"` for `m` zeros
-            in every `n` consecutive input-channel weights. Defaults to `None`.
+            in every `n` consecutive weights along each kernel's reduction
+            axis. Defaults to `None`.
+        embeddings: Whether embedding tables inside the layer are pruned too.
+            Defaults to `False`.
         **kwargs: Base `Layer` arguments (name, ...).
-
-    Example:
-    >>> pruned = tfgreen.prune(model)
-    >>> [w.mask.shape for w in tfgreen.pruning._keras3.wrappers(pruned)]
     """
 
-    def __init__(self, layer, schedule, structure: str | None = None, **kwargs):
+    def __init__(
+        self, layer, schedule, structure: str | None = None, embeddings: bool = False, **kwargs
+    ):
         kwargs.setdefault("name", f"prune_low_magnitude_{layer.name}")
         super().__init__(layer, **kwargs)
         self.schedule = schedule_from_config(schedule)
         self.structure = structure
         self.m_by_n = parse_structure(structure)
+        self.embeddings = embeddings
         self.armed = False
 
     def build(self, input_shape=None):
+        # The wrapped layer arrives built (`wrap`, or its own build config on load).
         super().build(input_shape)
-        kernel = kernel_variable(self.layer)
-        self.mask = self.add_weight(
-            name="mask",
-            shape=tuple(kernel.shape),
-            initializer="ones",
-            trainable=False,
-            dtype=kernel.dtype,
-        )
-        kernel.constraint = _MaskConstraint(self.mask, kernel.constraint)
+        self.kernels = find_kernels(self.layer, keras, self.embeddings)
+        self.masks = []
+        for kernel in self.kernels:
+            variable = kernel.variable
+            mask = self.add_weight(
+                name="mask",
+                shape=tuple(variable.shape),
+                initializer="ones",
+                trainable=False,
+                dtype=variable.dtype,
+            )
+            variable.constraint = _MaskConstraint(mask, variable.constraint)
+            self.masks.append(mask)
         self.built = True
 
-    def call(self, inputs, training=None):
+    def get_build_config(self):
+        return {"kernels": [kernel.path for kernel in self.kernels]}
+
+    def build_from_config(self, config):
+        self.build()
+
+    def call(self, inputs, *args, training=None, **kwargs):
         if training is True and not self.armed:
             raise TfgreenValueError(
                 message(
@@ -123,50 +139,76 @@ class PruneLowMagnitude(keras.layers.Wrapper):
                     layer=self.layer.name,
                 )
             )
-        return self.layer(inputs)
-
-    def compute_output_shape(self, input_shape):
-        return self.layer.compute_output_shape(input_shape)
+        return self.layer(inputs, *args, **kwargs)
 
     def get_config(self):
         return {
             **super().get_config(),
             "schedule": schedule_to_config(self.schedule),
             "structure": self.structure,
+            "embeddings": self.embeddings,
         }
 
 
-def wrap(layer, schedule: PruningSchedule, structure: str | None):
-    """Wraps a fresh copy of `layer` for pruning."""
-    return PruneLowMagnitude(fresh_copy(layer), schedule, structure)
+def prunable_kernels(layer, embeddings: bool) -> list[Kernel]:
+    """The Dense/Conv/EinsumDense kernels in `layer` and its nested layers (and embeddings)."""
+    return find_kernels(layer, keras, embeddings)
 
 
-def wrappers(model) -> list[PruneLowMagnitude]:
-    """Returns every `PruneLowMagnitude` layer of a Keras 3 model, nested ones included."""
+def structure_problem(kernel: Kernel, n: int) -> str | None:
+    """Why `"m:n"` groups of `n` can't run along the kernel's reduction axis, or `None`."""
+    size = int(kernel.variable.shape[kernel.axis])
+    if size % n:
+        return f"has {size} input channels (kernel axis {kernel.axis}), not a multiple of n={n}"
+    return None
+
+
+def xnnpack_layers(model) -> set[str]:
+    """Refuses: tfmot's XNNPACK latency policy exists only for tf_keras models."""
+    raise TfgreenValueError(
+        message(
+            "`for_xnnpack=True` works only for tf_keras models (it is tfmot's policy)",
+            "a tf_keras model",
+            "Drop for_xnnpack for a Keras 3 model, or choose the layers with `layers`",
+            model=model.name,
+        )
+    )
+
+
+def driver_for(schedule: PruningSchedule) -> PruningSchedule:
+    """The schedule itself: the callback drives Keras 3 wrappers from Python."""
+    return schedule
+
+
+def wrap(layer, driver: PruningSchedule, structure: str | None, embeddings: bool):
+    """Wraps a fresh, built copy of `layer` for pruning."""
+    inner = fresh_copy(layer)
+    if not inner.built:
+        inner.build_from_config(layer.get_build_config())
+    wrapper = _PruneLowMagnitude(inner, driver, structure, embeddings)
+    wrapper.build()
+    return wrapper
+
+
+def wrappers(model) -> list[_PruneLowMagnitude]:
+    """Returns every pruning wrapper of a Keras 3 model, nested ones included."""
     return [
         layer
-        for layer in model._flatten_layers(include_self=False)
-        if isinstance(layer, PruneLowMagnitude)
+        for layer in model._flatten_layers(include_self=False)  # Keras private: nested layers
+        if isinstance(layer, _PruneLowMagnitude)
     ]
 
 
-def kernel_and_mask(wrapper: PruneLowMagnitude) -> tuple:
-    """Returns the `(kernel, mask)` variables of a pruned layer."""
-    return kernel_variable(wrapper.layer), wrapper.mask
+def kernel_and_mask(wrapper: _PruneLowMagnitude) -> tuple:
+    """The `(kernel, mask)` variables of the wrapper's first (for Dense/Conv: only) kernel."""
+    return wrapper.kernels[0].variable, wrapper.masks[0]
 
 
-def magnitude_mask(weights, sparsity: float):
+def _magnitude_mask(weights, sparsity: float):
     """A 0/1 mask zeroing the `sparsity * size` (rounded) smallest-magnitude weights.
 
     The count is rounded to the nearest integer, as tfmot does, so each
     kernel's sparsity is the closest its size allows to the target.
-
-    Args:
-        weights: A kernel tensor.
-        sparsity: Fraction of weights to zero, in [0, 1).
-
-    Returns:
-        A tensor shaped and typed like `weights`.
     """
     shape = tuple(weights.shape)
     size = int(np.prod(shape))
@@ -181,64 +223,73 @@ def magnitude_mask(weights, sparsity: float):
     return ops.reshape(mask, shape)
 
 
-def m_by_n_mask(weights, m: int, n: int):
-    """A 0/1 mask with `m` zeros in every `n` consecutive input-channel weights.
+def _m_by_n_mask(weights, m: int, n: int, axis: int):
+    """A 0/1 mask with `m` zeros in every `n` consecutive weights along `axis`.
 
-    Groups run along the input channel (the kernel's second-to-last axis),
+    For a Dense or Conv kernel `axis` is the input channel (second-to-last),
     the layout TFLite stores and 2:4 sparse kernels use.
-
-    Args:
-        weights: A kernel tensor whose input-channel count is a multiple of `n`.
-        m: Zeros per group.
-        n: Group size.
-
-    Returns:
-        A tensor shaped and typed like `weights`.
     """
-    moved = ops.moveaxis(weights, -1, 0)
+    moved = ops.moveaxis(weights, axis, -1)
     moved_shape = tuple(moved.shape)
     blocks = ops.reshape(ops.abs(moved), (-1, n))
     ranks = ops.argsort(ops.argsort(blocks, axis=-1), axis=-1)
     keep = ops.cast(ranks >= m, weights.dtype)
-    return ops.moveaxis(ops.reshape(keep, moved_shape), 0, -1)
+    return ops.moveaxis(ops.reshape(keep, moved_shape), -1, axis)
 
 
-def update_masks(wrapper: PruneLowMagnitude, sparsity: float) -> None:
-    """Recomputes a layer's mask from its kernel magnitudes and zeroes the pruned weights.
-
-    Args:
-        wrapper: The pruned layer.
-        sparsity: Target sparsity for unstructured pruning (ignored for "m:n").
-    """
-    kernel = kernel_variable(wrapper.layer)
-    weights = ops.convert_to_tensor(kernel)
-    if wrapper.m_by_n is not None:
-        mask = m_by_n_mask(weights, *wrapper.m_by_n)
-    else:
-        mask = magnitude_mask(weights, sparsity)
-    wrapper.mask.assign(mask)
-    kernel.assign(weights * mask)
+def _update_masks(wrapper: _PruneLowMagnitude, sparsity: float) -> None:
+    """Recomputes each mask from its kernel's magnitudes and zeroes the pruned weights."""
+    for kernel, mask_variable in zip(wrapper.kernels, wrapper.masks, strict=True):
+        weights = ops.convert_to_tensor(kernel.variable)
+        if wrapper.m_by_n is not None:
+            mask = _m_by_n_mask(weights, *wrapper.m_by_n, kernel.axis)
+        else:
+            mask = _magnitude_mask(weights, sparsity)
+        mask_variable.assign(mask)
+        kernel.variable.assign(weights * mask)
 
 
-def structure_of(wrapper: PruneLowMagnitude) -> tuple[int, int] | None:
+def _masked(kernel: Kernel, mask) -> np.ndarray:
+    return ops.convert_to_numpy(kernel.variable) * ops.convert_to_numpy(mask)
+
+
+def masked_kernels(wrapper: _PruneLowMagnitude) -> dict[str, np.ndarray]:
+    """Each kernel as the model uses it (kernel times mask), by kernel path."""
+    return {
+        kernel.path: _masked(kernel, mask)
+        for kernel, mask in zip(wrapper.kernels, wrapper.masks, strict=True)
+    }
+
+
+def structure_of(wrapper: _PruneLowMagnitude) -> tuple[int, int] | None:
     """The `(m, n)` of a structured wrapper, else `None`."""
     return wrapper.m_by_n
 
 
-def target_of(wrapper: PruneLowMagnitude) -> float:
+def target_of(wrapper: _PruneLowMagnitude) -> float:
     """The sparsity the wrapper should end at (m/n for structured pruning)."""
     if wrapper.m_by_n is not None:
         return wrapper.m_by_n[0] / wrapper.m_by_n[1]
     return wrapper.schedule.final_sparsity
 
 
-def begin(driver: PruningSchedule, plan: Plan, layers, first_step: int) -> None:
+def driver_of(wrapper: _PruneLowMagnitude) -> PruningSchedule:
+    """The object the callback drives for this wrapper (its schedule)."""
+    return wrapper.schedule
+
+
+def schedule_of(wrapper: _PruneLowMagnitude) -> PruningSchedule:
+    """The schedule of a wrapper."""
+    return wrapper.schedule
+
+
+def begin(driver: PruningSchedule, plan: Plan, layers: list, first_step: int) -> None:
     """Lets the wrappers train (without it their first training step raises)."""
     for layer in layers:
         layer.armed = True
 
 
-def batch(driver: PruningSchedule, plan: Plan, layers, first: int, last: int) -> None:
+def batch(driver: PruningSchedule, plan: Plan, layers: list, first: int, last: int) -> None:
     """Brings the masks to the latest update the plan makes in steps `first..last`.
 
     One call per batch covers one step; with `steps_per_execution` a call
@@ -247,43 +298,44 @@ def batch(driver: PruningSchedule, plan: Plan, layers, first: int, last: int) ->
     sparsity = plan.latest_sparsity(first, last)
     if sparsity is not None:
         for layer in layers:
-            update_masks(layer, sparsity)
+            _update_masks(layer, sparsity)
 
 
-def end(layers) -> None:
+def end(layers: list) -> None:
     """Disarms the wrappers after training."""
     for layer in layers:
         layer.armed = False
 
 
-def driver_of(wrapper: PruneLowMagnitude) -> PruningSchedule:
-    """The object the callback drives for this wrapper (its schedule)."""
-    return wrapper.schedule
-
-
-def schedule_of(wrapper: PruneLowMagnitude) -> PruningSchedule:
-    """The schedule of a wrapper."""
-    return wrapper.schedule
-
-
-def masked_kernel(wrapper: PruneLowMagnitude) -> np.ndarray:
-    """The kernel as the model uses it (kernel times mask), as numpy."""
-    kernel, mask = kernel_and_mask(wrapper)
-    return ops.convert_to_numpy(kernel) * ops.convert_to_numpy(mask)
-
-
 def _plain_weights(layer) -> list[np.ndarray]:
-    if not isinstance(layer, PruneLowMagnitude):
+    if not isinstance(layer, _PruneLowMagnitude):
         return layer.get_weights()
-    kernel = kernel_variable(layer.layer)
-    masked = masked_kernel(layer)
-    return [masked if v is kernel else ops.convert_to_numpy(v) for v in layer.layer.weights]
+    masked = {
+        id(kernel.variable): _masked(kernel, mask)
+        for kernel, mask in zip(layer.kernels, layer.masks, strict=True)
+    }
+    return [
+        masked.get(id(v)) if id(v) in masked else ops.convert_to_numpy(v)
+        for v in layer.layer.weights
+    ]
 
 
 def strip(model):
     """Returns a plain Keras 3 copy of a pruned model, its kernels masked."""
     return clone_layers(
         model,
-        lambda layer: fresh_copy(layer.layer) if isinstance(layer, PruneLowMagnitude) else None,
+        lambda layer: fresh_copy(layer.layer) if isinstance(layer, _PruneLowMagnitude) else None,
         _plain_weights,
     )
+
+
+def load_scope(path: str | Path) -> contextlib.AbstractContextManager:
+    """A no-op context: importing this module registered `tfgreen>PruneLowMagnitude`.
+
+    Args:
+        path: The `.keras` file (any: Keras 3 needs nothing more to load it).
+
+    Returns:
+        A no-op context manager.
+    """
+    return contextlib.nullcontext()

@@ -1,18 +1,22 @@
-"""Pruning for tf_keras models on tfmot's `prune_low_magnitude`.
+"""The pruning backend for tf_keras models, on tfmot's `PruneLowMagnitude`.
 
-tfmot does the masking (in its `PruneLowMagnitude` wrapper, with its
-distribution-aware mask updates); tfgreen's schedule decides when and how far
-through `DrivenSchedule`, a tfmot `PruningSchedule` reading a per-step plan
-that `tfgreen.callbacks.Pruning` writes when the `fit()` run starts. The
-callback needs no per-batch hook here, like tfmot's own. This module imports
-tfmot (through `tfgreen.flavor.tfmot()`), so it is only imported on tf_keras
-paths.
+Implements `tfgreen.pruning._protocol.PruningBackend`. tfmot does the masking
+(in its wrapper, with its distribution-aware mask updates); tfgreen's
+schedule decides when and how far through `_DrivenSchedule`, a schedule tfmot
+calls with its step counter, reading a per-step plan that
+`tfgreen.callbacks.Pruning` writes when the `fit()` run starts. The callback
+needs no per-batch hook here, like tfmot's own. tfmot's private internals are
+reached only through `tfgreen._adapters.tfmot`, imported when a model is
+actually pruned, so loading or measuring a plain tf_keras model never imports
+tfmot.
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib
+import sys
+import zipfile
+from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
@@ -21,6 +25,7 @@ import tf_keras
 from tfgreen.errors import UnsupportedLayerError, message
 from tfgreen.flavor import tfmot
 from tfgreen.pruning._clone import fresh_copy
+from tfgreen.pruning._kernels import Kernel, find_kernels
 from tfgreen.pruning.schedules import (
     Plan,
     PruningSchedule,
@@ -29,52 +34,45 @@ from tfgreen.pruning.schedules import (
 )
 from tfgreen.pruning.structure import parse_structure
 
-# The callback drives this backend at run and epoch starts only.
+# The masks update inside the training graph: the callback needs no batch hooks.
 BATCH_HOOKS = False
 
 __all__ = [
     "BATCH_HOOKS",
-    "PruneLowMagnitude",
-    "DrivenSchedule",
-    "wrap",
+    "prunable_kernels",
+    "structure_problem",
     "xnnpack_layers",
+    "driver_for",
+    "wrap",
     "wrappers",
     "kernel_and_mask",
+    "masked_kernels",
     "structure_of",
     "target_of",
-    "begin",
-    "end",
     "driver_of",
     "schedule_of",
-    "masked_kernel",
+    "begin",
+    "batch",
+    "end",
     "strip",
     "load_scope",
 ]
 
-_sparsity = tfmot().sparsity.keras
-_TFMOT_WRAPPER = importlib.import_module(
-    "tensorflow_model_optimization.python.core.sparsity.keras.pruning_wrapper"
-).PruneLowMagnitude
+
+def _adapter():
+    from tfgreen._adapters import tfmot as adapter
+
+    return adapter
 
 
-class PruneLowMagnitude(_TFMOT_WRAPPER):
-    """tfmot's wrapper, with tfgreen's message when the Pruning callback is missing."""
-
-    _PRUNE_CALLBACK_ERROR_MSG = message(
-        "A pruned layer is being trained without the pruning callback, so its masks "
-        "would never be updated",
-        "`tfgreen.callbacks.Pruning()` in the callbacks of `fit()`",
-        "Pass callbacks=[tfgreen.callbacks.Pruning()] to model.fit",
-    )
-
-
-class DrivenSchedule(_sparsity.PruningSchedule):
-    """A tfmot schedule that looks up tfgreen's plan of the current `fit()` run.
+class _DrivenSchedule:
+    """A tfmot pruning schedule that looks up tfgreen's plan of the current `fit()` run.
 
     `tfgreen.callbacks.Pruning` writes, when the run starts, the target
     sparsity of every step that updates the masks (-1 for the others) into a
     variable; tfmot's own step counter indexes it inside the training graph,
-    so no per-batch Python work is needed.
+    so no per-batch Python work is needed. tfmot calls it as
+    `schedule(step) -> (update_now, sparsity)` and saves its `get_config()`.
 
     Args:
         schedule: The tfgreen `PruningSchedule` (or its config) it stands for.
@@ -107,18 +105,48 @@ class DrivenSchedule(_sparsity.PruningSchedule):
             "config": {"schedule": schedule_to_config(self.schedule)},
         }
 
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
 
-def wrap(layer, schedule: PruningSchedule | DrivenSchedule, structure: str | None):
-    """Wraps a fresh copy of a tf_keras `layer` in tfmot's `PruneLowMagnitude`."""
-    driven = schedule if isinstance(schedule, DrivenSchedule) else DrivenSchedule(schedule)
-    return PruneLowMagnitude(
-        fresh_copy(layer), pruning_schedule=driven, sparsity_m_by_n=parse_structure(structure)
-    )
+
+def prunable_kernels(layer, embeddings: bool) -> list[Kernel]:
+    """The kernels tfmot prunes in `layer`: Dense/Conv, MultiHeadAttention projections, embeddings.
+
+    Args:
+        layer: A top-level tf_keras layer.
+        embeddings: Whether an `Embedding` table counts.
+
+    Returns:
+        The kernels, or `[]` for a layer tfmot's registry doesn't prune.
+    """
+    layers = tf_keras.layers
+    kinds = (layers.Dense, layers.Conv1D, layers.Conv2D, layers.Conv3D)
+    # tfmot's registry matches MultiHeadAttention by exact class.
+    if type(layer) is layers.MultiHeadAttention or isinstance(layer, kinds):
+        return find_kernels(layer, tf_keras)
+    if embeddings and isinstance(layer, layers.Embedding):
+        return find_kernels(layer, tf_keras, embeddings=True)
+    return []
+
+
+def structure_problem(kernel: Kernel, n: int) -> str | None:
+    """Why tfmot can't put `"m:n"` groups of `n` along the kernel's input axis, or `None`."""
+    rank = len(kernel.variable.shape)
+    if rank not in (2, 4):
+        return (
+            f"has a rank-{rank} kernel; tfmot's m:n pruning takes only Dense (rank 2) and "
+            "Conv2D (rank 4) kernels"
+        )
+    size = int(kernel.variable.shape[kernel.axis])
+    if size % n:
+        return f"has {size} input channels, not a multiple of n={n}"
+    return None
 
 
 def xnnpack_layers(model) -> set[str]:
     """Names of the layers tfmot's `PruneForLatencyOnXNNPack` policy would prune."""
-    policy = _sparsity.PruneForLatencyOnXNNPack()
+    policy = tfmot().sparsity.keras.PruneForLatencyOnXNNPack()
     try:
         policy.ensure_model_supports_pruning(model)
     except ValueError as error:
@@ -135,61 +163,92 @@ def xnnpack_layers(model) -> set[str]:
     return {layer.name for layer in model.layers if policy.allow_pruning(layer)}
 
 
+def driver_for(schedule: PruningSchedule) -> _DrivenSchedule:
+    """The tfmot schedule all wrappers pruned on `schedule` share."""
+    return _DrivenSchedule(schedule)
+
+
+def wrap(layer, driver: _DrivenSchedule, structure: str | None, embeddings: bool):
+    """Wraps a fresh copy of a tf_keras `layer` in tfmot's `PruneLowMagnitude`.
+
+    `embeddings` needs no handling here: tfmot prunes an Embedding's table
+    whenever the layer is wrapped, and `prune` wraps one only when asked to.
+    """
+    return _adapter().PruneLowMagnitude(
+        fresh_copy(layer), pruning_schedule=driver, sparsity_m_by_n=parse_structure(structure)
+    )
+
+
 def wrappers(model) -> list:
     """Returns every tfmot `PruneLowMagnitude` layer of a tf_keras model."""
+    if "tensorflow_model_optimization" not in sys.modules:
+        return []  # no tfmot loaded: no wrapper can exist
+    adapter = _adapter()
     return [
         layer
-        for layer in model._flatten_layers(include_self=False)
-        if isinstance(layer, _TFMOT_WRAPPER)
+        for layer in model._flatten_layers(include_self=False)  # Keras private: nested layers
+        if adapter.is_wrapper(layer)
+    ]
+
+
+def _pairs(wrapper) -> list[tuple[str, object, object]]:
+    """`(kernel path, weight, mask)` of each weight tfmot prunes in the wrapper."""
+    paths = {id(k.variable): k.path for k in find_kernels(wrapper.layer, tf_keras, True)}
+    return [
+        (paths.get(id(weight), wrapper.layer.name), weight, mask)
+        for weight, mask, _ in _adapter().pruning_vars(wrapper)
     ]
 
 
 def kernel_and_mask(wrapper) -> tuple:
-    """Returns the `(kernel, mask)` variables of a tfmot-pruned layer."""
-    weight, mask, _ = wrapper.pruning_vars[0]
+    """The `(kernel, mask)` variables of the wrapper's first pruned weight."""
+    _, weight, mask = _pairs(wrapper)[0]
     return weight, mask
+
+
+def masked_kernels(wrapper) -> dict[str, np.ndarray]:
+    """Each pruned weight as the model uses it (weight times mask), by kernel path."""
+    return {path: weight.numpy() * mask.numpy() for path, weight, mask in _pairs(wrapper)}
 
 
 def structure_of(wrapper) -> tuple[int, int] | None:
     """The `(m, n)` of a structured wrapper, else `None`."""
-    return tuple(wrapper.sparsity_m_by_n) if wrapper.sparsity_m_by_n else None
+    return _adapter().m_by_n(wrapper)
 
 
 def target_of(wrapper) -> float:
     """The sparsity the wrapper should end at (m/n for structured pruning)."""
-    if wrapper.sparsity_m_by_n:
-        m, n = wrapper.sparsity_m_by_n
-        return m / n
-    return wrapper.pruning_schedule.schedule.final_sparsity
+    m_by_n = structure_of(wrapper)
+    return m_by_n[0] / m_by_n[1] if m_by_n else schedule_of(wrapper).final_sparsity
 
 
-def begin(driver: DrivenSchedule, plan: Plan, layers, first_step: int) -> None:
-    """Loads the plan and sets tfmot's step counters to the run's first step."""
-    driver.load(plan)
-    for layer in layers:
-        layer.pruning_step.assign(first_step)
-
-
-def end(layers) -> None:
-    """Re-applies the masks so the kernels hold zeros after the last step."""
-    for layer in layers:
-        layer.pruning_obj.weight_mask_op()
-
-
-def driver_of(wrapper) -> DrivenSchedule:
-    """The object the callback drives for this wrapper."""
-    return wrapper.pruning_schedule
+def driver_of(wrapper) -> _DrivenSchedule:
+    """The schedule object tfmot calls for this wrapper (shared by one `prune` call)."""
+    return _adapter().schedule(wrapper)
 
 
 def schedule_of(wrapper) -> PruningSchedule:
     """The tfgreen schedule of a wrapper."""
-    return wrapper.pruning_schedule.schedule
+    return driver_of(wrapper).schedule
 
 
-def masked_kernel(wrapper) -> np.ndarray:
-    """The kernel as the model uses it (kernel times mask), as numpy."""
-    weight, mask = kernel_and_mask(wrapper)
-    return weight.numpy() * mask.numpy()
+def begin(driver: _DrivenSchedule, plan: Plan, layers: list, first_step: int) -> None:
+    """Loads the plan and sets tfmot's step counters to the run's first step."""
+    driver.load(plan)
+    adapter = _adapter()
+    for layer in layers:
+        adapter.step_variable(layer).assign(first_step)
+
+
+def batch(driver: _DrivenSchedule, plan: Plan, layers: list, first: int, last: int) -> None:
+    """Nothing to do: tfmot updates the masks inside the training step (`BATCH_HOOKS` is off)."""
+
+
+def end(layers: list) -> None:
+    """Re-applies the masks so the kernels hold zeros after the last step."""
+    adapter = _adapter()
+    for layer in layers:
+        adapter.apply_masks(layer)
 
 
 def strip(model):
@@ -197,16 +256,37 @@ def strip(model):
     # tf.distribute: apply the masks in the strategy's cross-replica context;
     # outside it tfmot would merge_call into the default strategy and fail.
     with model.distribute_strategy.scope():
-        for layer in wrappers(model):
-            layer.pruning_obj.weight_mask_op()
-    return _sparsity.strip_pruning(model)
+        end(wrappers(model))
+    return tfmot().sparsity.keras.strip_pruning(model)
+
+
+def _config_text(path: Path) -> str:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return archive.read("config.json").decode("utf-8", "replace")
+    except (zipfile.BadZipFile, KeyError, OSError):
+        return ""
+
+
+def load_scope(path: str | Path) -> contextlib.AbstractContextManager:
+    """A context in which tf_keras can load the pruned `.keras` model at `path`.
+
+    Args:
+        path: The `.keras` file.
+
+    Returns:
+        tfmot's `prune_scope` plus tfgreen's schedule if the file holds pruning
+        wrappers, else a no-op context (and tfmot is not imported).
+    """
+    if "PruneLowMagnitude" not in _config_text(Path(path)):
+        return contextlib.nullcontext()
+    return _pruned_scope()
 
 
 @contextlib.contextmanager
-def load_scope():
-    """Lets tf_keras deserialize tfmot wrappers and tfgreen schedules."""
+def _pruned_scope():
     with (
-        _sparsity.prune_scope(),
-        tf_keras.utils.custom_object_scope({"TfgreenSchedule": DrivenSchedule}),
+        tfmot().sparsity.keras.prune_scope(),
+        tf_keras.utils.custom_object_scope({"TfgreenSchedule": _DrivenSchedule}),
     ):
         yield

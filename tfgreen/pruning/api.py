@@ -8,16 +8,15 @@ Either way the schedule is tfgreen's, sized from the real `fit()` run by
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Iterable
 from types import ModuleType
 
-import numpy as np
-
+from tfgreen import _validate
 from tfgreen.distribute import check_strategy, strategy_of
 from tfgreen.errors import TfgreenTypeError, TfgreenValueError, UnsupportedLayerError, message
-from tfgreen.flavor import KERAS3, flavor_of, keras_for
+from tfgreen.flavor import backend, flavor_of, keras_for
 from tfgreen.pruning._clone import clone_layers
+from tfgreen.pruning._kernels import find_kernels, zero_fraction
 from tfgreen.pruning.schedules import (
     ConstantSparsity,
     PolynomialDecay,
@@ -32,9 +31,8 @@ _SCHEDULES = ("polynomial", "constant")
 
 
 def backend_for(model) -> ModuleType:
-    """The module pruning this model's flavour (`keras3` or `tfmot_backend`)."""
-    name = "_keras3" if flavor_of(model) == KERAS3 else "_tf_keras"
-    return importlib.import_module(f"tfgreen.pruning.{name}")
+    """The pruning backend of this model's Keras (`_keras3` or `_tf_keras`)."""
+    return backend("tfgreen.pruning", flavor_of(model))  # flavor_of refuses non-models
 
 
 def pruned_layers(model) -> list:
@@ -42,104 +40,108 @@ def pruned_layers(model) -> list:
     return backend_for(model).wrappers(model)
 
 
-def _default_prunable(keras) -> tuple[type, ...]:
-    layers = keras.layers
-    return (layers.Dense, layers.Conv1D, layers.Conv2D, layers.Conv3D)
-
-
-def _has_kernel(layer) -> bool:
-    return any(w.name.split("/")[-1].split(":")[0] == "kernel" for w in layer.weights)
-
-
-def _input_channels(layer) -> int:
-    kernel = next(w for w in layer.weights if w.name.split("/")[-1].split(":")[0] == "kernel")
-    return int(kernel.shape[-2])
-
-
 def _make_schedule(schedule, sparsity: float) -> PruningSchedule:
     if isinstance(schedule, PruningSchedule):
         return schedule
-    if schedule == "polynomial":
-        return PolynomialDecay(sparsity)
-    if schedule == "constant":
-        return ConstantSparsity(sparsity)
-    raise TfgreenValueError(
-        message(
-            "Unknown pruning `schedule`",
-            f"one of {_SCHEDULES} or a `tfgreen.PruningSchedule` object",
-            "Pass schedule='polynomial' (cubic ramp, the default) or schedule='constant'",
-            schedule=schedule,
-        )
+    _validate.choice(
+        "schedule",
+        schedule,
+        _SCHEDULES,
+        fix="Pass schedule='polynomial' (cubic ramp, the default), schedule='constant', "
+        "or a `tfgreen.PruningSchedule` object",
     )
+    return PolynomialDecay(sparsity) if schedule == "polynomial" else ConstantSparsity(sparsity)
 
 
-def _select(model, layers, m_by_n) -> set[str]:
-    """Names of the top-level layers to prune, validated."""
-    keras = keras_for(model)
+def _chosen_layers(model, layers) -> list:
+    """The top-level layers `layers` names or selects (`None`: every layer)."""
+    if layers is None or callable(layers):
+        return [layer for layer in model.layers if layers is None or layers(layer)]
+    if not isinstance(layers, (str, list, tuple, set, frozenset)) or not all(
+        isinstance(name, str) for name in ([layers] if isinstance(layers, str) else layers)
+    ):
+        raise TfgreenTypeError(
+            message(
+                "`layers` must be layer names or a predicate",
+                "None, a list of layer names, or a function layer -> bool",
+                "Pass for example layers=['dense1', 'dense2']",
+                layers=layers,
+            )
+        )
     by_name = {layer.name: layer for layer in model.layers}
-    if layers is None:
-        chosen = [
-            layer
-            for layer in model.layers
-            if isinstance(layer, _default_prunable(keras))
-            and (m_by_n is None or _input_channels(layer) % m_by_n[1] == 0)
-        ]
-    elif callable(layers):
-        chosen = [layer for layer in model.layers if layers(layer)]
-    else:
-        names = [layers] if isinstance(layers, str) else list(layers)
-        if not all(isinstance(name, str) for name in names):
-            raise TfgreenTypeError(
-                message(
-                    "`layers` must be layer names or a predicate",
-                    "None, a list of layer names, or a function layer -> bool",
-                    "Pass for example layers=['dense1', 'dense2']",
-                    layers=layers,
-                )
+    missing = [
+        name for name in ([layers] if isinstance(layers, str) else layers) if name not in by_name
+    ]
+    if missing:
+        raise TfgreenValueError(
+            message(
+                f"`layers` names layers the model does not have: {missing}",
+                f"names among {sorted(by_name)}",
+                "Check the names with model.summary()",
+                layers=layers,
             )
-        missing = [name for name in names if name not in by_name]
-        if missing:
-            raise TfgreenValueError(
-                message(
-                    f"`layers` names layers the model does not have: {missing}",
-                    f"names among {sorted(by_name)}",
-                    "Check the names with model.summary()",
-                    layers=layers,
+        )
+    return [by_name[name] for name in ([layers] if isinstance(layers, str) else layers)]
+
+
+def _select(model, pruning: ModuleType, layers, m_by_n, embeddings: bool) -> dict[str, bool]:
+    """The top-level layers to prune, validated: `{name: prune its embeddings}`.
+
+    With `layers=None` every layer with a prunable kernel is chosen (skipping,
+    under `"m:n"`, those whose kernels don't fit the groups); a layer chosen
+    explicitly must be prunable, and an Embedding chosen explicitly is pruned.
+    """
+    keras = keras_for(model)
+    explicit = layers is not None
+    chosen = {}
+    for layer in _chosen_layers(model, layers):
+        tables = embeddings or (explicit and isinstance(layer, keras.layers.Embedding))
+        kernels = pruning.prunable_kernels(layer, tables)
+        if not kernels:
+            if explicit:
+                raise UnsupportedLayerError(
+                    message(
+                        f"Layer '{layer.name}' ({type(layer).__name__}) has no kernel to prune",
+                        "Dense, Conv, EinsumDense or MultiHeadAttention layers, or an Embedding "
+                        "(or, on Keras 3, a block or model holding them)",
+                        "Leave it out of `layers`",
+                        layer=layer.name,
+                    )
                 )
-            )
-        chosen = [by_name[name] for name in names]
-    for layer in chosen:
-        if not _has_kernel(layer):
+            continue
+        problems = (
+            []
+            if m_by_n is None
+            else [
+                (kernel.path, problem)
+                for kernel in kernels
+                if (problem := pruning.structure_problem(kernel, m_by_n[1])) is not None
+            ]
+        )
+        if problems and explicit:
+            path, problem = problems[0]
             raise UnsupportedLayerError(
                 message(
-                    f"Layer '{layer.name}' ({type(layer).__name__}) has no kernel to prune",
-                    "Dense or Conv-like layers with a `kernel` weight",
-                    "Leave it out of `layers`",
-                    layer=layer.name,
-                )
-            )
-        if m_by_n is not None and _input_channels(layer) % m_by_n[1]:
-            raise UnsupportedLayerError(
-                message(
-                    f"Layer '{layer.name}' has {_input_channels(layer)} input channels, "
-                    f"not a multiple of n={m_by_n[1]}",
-                    "input channels divisible by n for m:n structured pruning",
+                    f"Layer '{path}' {problem}",
+                    "kernels whose reduction axis divides by n for m:n structured pruning",
                     "Leave it out of `layers` or use structure=None",
                     layer=layer.name,
                 )
             )
+        if not problems:
+            chosen[layer.name] = tables
     if not chosen:
         raise UnsupportedLayerError(
             message(
                 "The model has no layer to prune",
-                "at least one Dense/Conv layer with a kernel"
+                "at least one Dense/Conv/EinsumDense/MultiHeadAttention layer with a kernel"
                 + ("" if m_by_n is None else f" whose input channels divide by {m_by_n[1]}"),
-                "Prune a model with Dense or Conv layers, or choose them with `layers`",
+                "Prune a model with such layers, or choose them with `layers`",
                 model=model.name,
                 layers=layers,
             )
         )
-    return {layer.name for layer in chosen}
+    return chosen
 
 
 def prune(
@@ -149,6 +151,7 @@ def prune(
     structure: str | None = None,
     layers: Iterable[str] | Callable | None = None,
     for_xnnpack: bool = False,
+    embeddings: bool = False,
 ):
     """Returns a copy of `model` set up for magnitude pruning during `fit()`.
 
@@ -156,6 +159,15 @@ def prune(
     callbacks; then `tfgreen.strip()` it. tf_keras models are pruned with
     tfmot's `prune_low_magnitude`; Keras 3 models with tfgreen's own
     implementation (masks in `tfgreen.pruning._keras3`). `model` is not changed.
+
+    What gets pruned: Dense and Conv kernels, EinsumDense kernels and the
+    query/key/value/output projections of MultiHeadAttention (rank-3
+    kernels); on Keras 3 also the kernels nested inside any block or model
+    (KerasHub's TransformerDecoder and CachedMultiHeadAttention, a whole
+    backbone). Embedding tables only when asked (`embeddings=True`, or the
+    Embedding named in `layers`), since a tied embedding is also the
+    language model's output head. tfmot (tf_keras) prunes only the layers of
+    its registry: a top-level EinsumDense or custom block is left out.
 
     Args:
         model: A built Keras 3 or tf_keras model.
@@ -165,48 +177,56 @@ def prune(
             of the run), `"constant"`, or a `tfgreen.PruningSchedule` object
             (which then sets the sparsity). Defaults to `"polynomial"`.
         structure: `None` for unstructured pruning, or `"m:n"` for `m` zeros in
-            every `n` consecutive input-channel weights (`"2:4"`: 50%); the
-            pattern then sets the sparsity. Defaults to `None`.
-        layers: Layer names to prune, or a predicate `layer -> bool`; `None`
-            prunes every Dense/Conv kernel. Defaults to `None`.
+            every `n` consecutive weights along each kernel's reduction axis
+            (the input channels of Dense/Conv, the contracted axis of an
+            EinsumDense; `"2:4"`: 50%); the pattern then sets the sparsity.
+            Defaults to `None`.
+        layers: Top-level layer names to prune, or a predicate
+            `layer -> bool`; `None` prunes every layer with a prunable kernel.
+            Defaults to `None`.
         for_xnnpack: tf_keras only: let tfmot's `PruneForLatencyOnXNNPack`
             policy choose the layers (sparse 1x1 convs XNNPACK runs faster).
+            Defaults to `False`.
+        embeddings: Also prune the embedding tables of the chosen layers.
             Defaults to `False`.
 
     Returns:
         A new model of the same flavour with the chosen layers wrapped.
 
     Example:
-    >>> pruned = tfgreen.prune(model, sparsity=0.8)
-    >>> pruned.compile("adam", "sparse_categorical_crossentropy")
-    >>> pruned.fit(x, y, epochs=5, callbacks=[tfgreen.callbacks.Pruning()])
+    >>> import keras, numpy as np, tfgreen
+    >>> model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(8, name="hidden"),
+    ...                           keras.layers.Dense(2, name="out")])
+    >>> pruned = tfgreen.prune(model, sparsity=0.5)
+    >>> pruned.compile("adam", "mse")
+    >>> x, y = np.ones((32, 8)), np.zeros((32, 2))
+    >>> _ = pruned.fit(x, y, epochs=2, verbose=0, callbacks=[tfgreen.callbacks.Pruning()])
     >>> tfgreen.sparsity(tfgreen.strip(pruned))
-    {'dense1': 0.8, 'dense2': 0.8, 'output': 0.8}
+    {'hidden': 0.5, 'out': 0.5}
     """
-    flavor = flavor_of(model)
+    pruning = backend_for(model)
     check_strategy(model, strategy_of())  # tfgreen.distribute: refuse what tf.distribute can't run
     sparsity = check_sparsity(sparsity)
     schedule = _make_schedule(schedule, sparsity)
     m_by_n = parse_structure(structure)
-    if not isinstance(for_xnnpack, bool):
-        raise TfgreenTypeError(
-            message(
-                "`for_xnnpack` must be a bool",
-                "True or False",
-                "Pass for_xnnpack=True to use tfmot's XNNPACK latency policy",
-                for_xnnpack=for_xnnpack,
-            )
-        )
-    if for_xnnpack and (flavor == KERAS3 or layers is not None or m_by_n is not None):
+    _validate.boolean(
+        "for_xnnpack",
+        for_xnnpack,
+        fix="Pass for_xnnpack=True to use tfmot's XNNPACK latency policy",
+    )
+    _validate.boolean(
+        "embeddings", embeddings, fix="Pass embeddings=True to prune embedding tables"
+    )
+    if for_xnnpack and (layers is not None or m_by_n is not None or embeddings):
         raise TfgreenValueError(
             message(
-                "`for_xnnpack=True` works only for tf_keras models, without `layers` or "
-                "`structure` (tfmot's policy chooses the layers)",
-                "a tf_keras model and layers=None, structure=None",
-                "Drop for_xnnpack, or pass a tf_keras model alone",
-                flavor=flavor,
+                "`for_xnnpack=True` chooses the layers itself (tfmot's policy), so it takes no "
+                "`layers`, `structure` or `embeddings`",
+                "layers=None, structure=None, embeddings=False",
+                "Drop for_xnnpack, or drop the other arguments",
                 layers=layers,
                 structure=structure,
+                embeddings=embeddings,
             )
         )
     if not model.built:
@@ -218,12 +238,18 @@ def prune(
                 model=model.name,
             )
         )
-    backend = backend_for(model)
-    chosen = backend.xnnpack_layers(model) if for_xnnpack else _select(model, layers, m_by_n)
-    driver = schedule if flavor == KERAS3 else backend.DrivenSchedule(schedule)
+    if for_xnnpack:
+        chosen = dict.fromkeys(pruning.xnnpack_layers(model), False)
+    else:
+        chosen = _select(model, pruning, layers, m_by_n, embeddings)
+    driver = pruning.driver_for(schedule)
     return clone_layers(
         model,
-        lambda layer: backend.wrap(layer, driver, structure) if layer.name in chosen else None,
+        lambda layer: (
+            pruning.wrap(layer, driver, structure, chosen[layer.name])
+            if layer.name in chosen
+            else None
+        ),
     )
 
 
@@ -238,11 +264,14 @@ def strip(model):
         weights; save, convert or quantize it as any model.
 
     Example:
-    >>> slim = tfgreen.strip(pruned)
-    >>> slim.save("slim.keras")
+    >>> import keras, tfgreen
+    >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, name="out")])
+    >>> slim = tfgreen.strip(tfgreen.prune(model))
+    >>> [layer.name for layer in slim.layers]
+    ['out']
     """
-    backend = backend_for(model)
-    if not backend.wrappers(model):
+    pruning = backend_for(model)
+    if not pruning.wrappers(model):
         raise TfgreenValueError(
             message(
                 "The model has no pruning wrappers to strip",
@@ -251,36 +280,42 @@ def strip(model):
                 model=model.name,
             )
         )
-    return backend.strip(model)
+    return pruning.strip(model)
 
 
 def sparsity(model) -> dict[str, float]:
-    """Fraction of zeros in each pruned kernel, by layer name.
+    """Fraction of zeros in each pruned kernel, by kernel path.
 
     Works on pruned models (the kernels as used: weights times masks) and on
-    plain or stripped models (every Dense/Conv kernel).
+    plain or stripped models (every Dense/Conv/EinsumDense kernel and
+    embedding table). A kernel is named by its layer (`"dense1"`), or for a
+    kernel nested in a top-level layer by the path of layer names down to it
+    (`"multi_head_attention/query"`).
 
     Args:
         model: A Keras 3 or tf_keras model.
 
     Returns:
-        `{layer_name: fraction_zero}`.
+        `{kernel_path: fraction_zero}`.
 
     Example:
-    >>> tfgreen.sparsity(tfgreen.strip(pruned))
-    {'dense1': 0.8, 'dense2': 0.8, 'output': 0.8}
+    >>> import keras, numpy as np, tfgreen
+    >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, name="out")])
+    >>> _ = model.layers[0].kernel.assign(np.zeros((4, 2)))
+    >>> tfgreen.sparsity(model)
+    {'out': 1.0}
     """
-    backend = backend_for(model)
-    wrapped = backend.wrappers(model)
+    pruning = backend_for(model)
+    wrapped = pruning.wrappers(model)
     if wrapped:
-        return {w.layer.name: _zero_fraction(backend.masked_kernel(w)) for w in wrapped}
+        return {
+            path: zero_fraction(kernel)
+            for wrapper in wrapped
+            for path, kernel in pruning.masked_kernels(wrapper).items()
+        }
     keras = keras_for(model)
     return {
-        layer.name: _zero_fraction(layer.get_weights()[0])
-        for layer in model._flatten_layers(include_self=False)
-        if isinstance(layer, _default_prunable(keras)) and _has_kernel(layer)
+        kernel.path: zero_fraction(kernel.variable)
+        for layer in model.layers
+        for kernel in find_kernels(layer, keras, embeddings=True)
     }
-
-
-def _zero_fraction(array: np.ndarray) -> float:
-    return float(np.mean(np.asarray(array) == 0))

@@ -6,6 +6,7 @@ import warnings
 
 import numpy as np
 
+from tfgreen import _validate
 from tfgreen._callback import DualCallback
 from tfgreen.errors import TfgreenValueError, message
 from tfgreen.pruning.api import backend_for
@@ -29,25 +30,21 @@ class Pruning(DualCallback):
             Defaults to `0`.
 
     Example:
+    >>> import keras, numpy as np, tfgreen
+    >>> model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(10, name="out")])
     >>> pruned = tfgreen.prune(model, sparsity=0.8)
-    >>> pruned.compile("adam", "sparse_categorical_crossentropy")
-    >>> history = pruned.fit(x, y, epochs=5, callbacks=[tfgreen.callbacks.Pruning()])
-    >>> history.history["sparsity"][-1]
+    >>> pruned.compile("adam", "mse")
+    >>> x, y = np.ones((64, 8)), np.zeros((64, 10))
+    >>> history = pruned.fit(x, y, epochs=2, verbose=0, callbacks=[tfgreen.callbacks.Pruning()])
+    >>> round(history.history["sparsity"][-1], 3)
     0.8
     """
 
     def __init__(self, verbose: int = 0):
         super().__init__()
-        if isinstance(verbose, bool) or verbose not in (0, 1, 2):
-            raise TfgreenValueError(
-                message(
-                    "`verbose` must be 0, 1 or 2",
-                    "an int: 0 silent, 1 or 2 print the schedule and sparsity",
-                    "Pass verbose=1 to see what pruning does",
-                    verbose=verbose,
-                )
-            )
-        self.verbose = verbose
+        fix = "Pass verbose=1 to see what pruning does"
+        verbose = _validate.positive_int("verbose", verbose, minimum=0, example=1, fix=fix)
+        self.verbose = _validate.choice("verbose", verbose, (0, 1, 2), fix=fix)
         # Keeps tf_keras from converting logs to numpy each batch on our account.
         self._supports_tf_logs = True
 
@@ -138,7 +135,7 @@ class Pruning(DualCallback):
 
     def _catch_up(self, step: int) -> None:
         """Applies the plan's mask updates of the steps after the last applied, up to `step`."""
-        if self._backend.BATCH_HOOKS and step > self._applied:
+        if step > self._applied:
             for driver, plan, layers in self._groups.values():
                 self._backend.batch(driver, plan, layers, self._applied + 1, step)
             self._applied = step
@@ -153,9 +150,9 @@ class Pruning(DualCallback):
     def _overall_sparsity(self) -> float:
         zeros = size = 0
         for layer in self._layers:
-            kernel = self._backend.masked_kernel(layer)
-            zeros += int(np.count_nonzero(kernel == 0))
-            size += kernel.size
+            for kernel in self._backend.masked_kernels(layer).values():
+                zeros += int(np.count_nonzero(kernel == 0))
+                size += kernel.size
         return zeros / max(size, 1)
 
     def on_epoch_end(self, epoch, logs=None):

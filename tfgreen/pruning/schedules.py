@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from tfgreen import _validate
 from tfgreen.errors import TfgreenTypeError, TfgreenValueError, message
 
 __all__ = [
@@ -44,35 +45,26 @@ def check_sparsity(value, name: str = "sparsity") -> float:
 
     Returns:
         The value as a float.
+
+    Example:
+    >>> check_sparsity(0.8)
+    0.8
     """
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
-        raise TfgreenValueError(
-            message(
-                f"`{name}` must be a fraction of weights to zero, in [0, 1)",
-                "a float such as 0.5 or 0.8 (1.0 would remove every weight)",
-                f"Pass for example {name}=0.8 for 80% zeros",
-                **{name: value},
-            )
-        )
-    return float(value)
+    return _validate.fraction(
+        name,
+        value,
+        example=0.8,
+        fix=f"Pass for example {name}=0.8 for 80% zeros (1.0 would remove every weight)",
+    )
 
 
-def _check_point(value, name: str):
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        valid = False
-    elif isinstance(value, int):
-        valid = value >= 0
+def _check_point(value, name: str) -> None:
+    """A schedule point: a float fraction of the run in [0, 1], or an int step >= 0."""
+    fix = f"Pass a fraction of the fit() run (for example {name}=0.8) or an int step number"
+    if _validate.is_number(value) and isinstance(value, int):
+        _validate.positive_int(name, value, minimum=0, fix=fix)
     else:
-        valid = 0.0 <= value <= 1.0
-    if not valid:
-        raise TfgreenValueError(
-            message(
-                f"`{name}` must be a fraction of the fit() run or a step number",
-                "a float in [0, 1] (fraction of the run) or an int >= 0 (a step)",
-                f"Pass for example {name}=0.8 to mean 80% of the run",
-                **{name: value},
-            )
-        )
+        _validate.fraction(name, value, closed=True, example=0.8, fix=fix)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -135,6 +127,7 @@ class PruningSchedule:
             Defaults to `None`.
 
     Example:
+    >>> import tfgreen
     >>> class Linear(tfgreen.PruningSchedule):
     ...     def __init__(self, final_sparsity, **kwargs):
     ...         super().__init__(**kwargs)
@@ -170,17 +163,14 @@ class PruningSchedule:
                         end=end,
                     )
                 )
-        if frequency is not None and (
-            isinstance(frequency, bool) or not isinstance(frequency, int) or frequency < 1
-        ):
-            raise TfgreenValueError(
-                message(
-                    "`frequency` must be a positive number of steps",
-                    "an int >= 1, or None to update the masks about 100 times per run",
-                    "Leave frequency=None unless you need a fixed update interval",
-                    frequency=frequency,
-                )
-            )
+        _validate.positive_int(
+            "frequency",
+            frequency,
+            allow_none=True,
+            example=10,
+            fix="Leave frequency=None (about 100 mask updates per run) unless you need a "
+            "fixed update interval in steps",
+        )
         self.begin = begin
         self.end = end
         self.frequency = frequency
@@ -247,8 +237,11 @@ class PolynomialDecay(PruningSchedule):
             updates per run. Defaults to `None`.
 
     Example:
+    >>> import tfgreen
     >>> schedule = tfgreen.PolynomialDecay(0.8, end=0.5)
-    >>> pruned = tfgreen.prune(model, schedule=schedule)
+    >>> plan = schedule.resolve(100)
+    >>> plan.end, round(plan.sparsity_at_step(25), 3)
+    (50, 0.7)
     """
 
     def __init__(
@@ -272,15 +265,14 @@ class PolynomialDecay(PruningSchedule):
                     final_sparsity=final_sparsity,
                 )
             )
-        if isinstance(power, bool) or not isinstance(power, (int, float)) or power <= 0:
-            raise TfgreenValueError(
-                message(
-                    "`power` must be a positive number",
-                    "a number > 0 (3 is the cubic schedule of Zhu & Gupta 2017)",
-                    "Pass power=3 or leave it out",
-                    power=power,
-                )
-            )
+        _validate.number(
+            "power",
+            power,
+            minimum=0,
+            exclusive_minimum=True,
+            example=3,
+            fix="Pass power=3 (the cubic schedule of Zhu & Gupta 2017) or leave it out",
+        )
         super().__init__(begin=begin, end=end, frequency=frequency)
         self.final_sparsity = final_sparsity
         self.initial_sparsity = initial_sparsity
@@ -317,7 +309,11 @@ class ConstantSparsity(PruningSchedule):
             updates per run. Defaults to `None`.
 
     Example:
-    >>> pruned = tfgreen.prune(model, schedule=tfgreen.ConstantSparsity(0.5))
+    >>> import tfgreen
+    >>> schedule = tfgreen.ConstantSparsity(0.5, begin=0.5)
+    >>> plan = schedule.resolve(10)
+    >>> [plan.sparsity_at_step(step) for step in (4, 5, 9)]
+    [None, 0.5, 0.5]
     """
 
     def __init__(

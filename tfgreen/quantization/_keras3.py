@@ -20,9 +20,13 @@ first.
 
 from __future__ import annotations
 
+import contextlib
+from pathlib import Path
+
 import keras
 import numpy as np
 
+from tfgreen._adapters.keras import keras3_is_functional, keras3_nodes_by_depth, keras3_producer
 from tfgreen.errors import UnsupportedLayerError, message
 from tfgreen.quantization.keras3_layers import (
     FIXED_RANGE_ACTIVATIONS,
@@ -34,7 +38,13 @@ from tfgreen.quantization.keras3_layers import (
     activation_name,
 )
 
-__all__ = ["SUPPORTED_LAYERS", "quantize_aware_keras3", "unsupported_layers"]
+__all__ = [
+    "SUPPORTED_LAYERS",
+    "is_graph_model",
+    "load_scope",
+    "quantize_aware",
+    "unsupported_layers",
+]
 
 _L = keras.layers
 _STRIP_HINT = ", or remove pruning wrappers first with tfgreen.strip(model)"
@@ -110,7 +120,7 @@ def _graph(model):
     """Consumers of each layer and how often each layer is called, from the graph."""
     consumers: dict[int, list] = {}
     calls: dict[int, int] = {}
-    for nodes in model._nodes_by_depth.values():
+    for nodes in keras3_nodes_by_depth(model).values():
         for node in nodes:
             if node.operation is None or node.is_input:
                 continue
@@ -137,7 +147,7 @@ def _foldable_relu(layer) -> str | None:
 def _fold_plan(model, quantized: set[str]):
     """Which BN/ReLU layers fold into which kernel layer: {kernel: (bn, activation)}."""
     consumers, calls = _graph(model)
-    outputs = {id(t._keras_history.operation) for t in model.outputs}
+    outputs = {id(keras3_producer(t)) for t in model.outputs}
     plan, absorbed = {}, set()
 
     def sole_next(layer):
@@ -186,7 +196,34 @@ def _folded_weights(layer, bn):
     return kernel.astype(np.float32), bias.astype(np.float32)
 
 
-def quantize_aware_keras3(model, quantized: set[str], preserve_sparsity: bool):
+def is_graph_model(model) -> bool:
+    """Whether a Keras 3 model is a Sequential or Functional graph.
+
+    Args:
+        model: A Keras 3 model.
+
+    Returns:
+        False for subclassed models, whose layers QAT can't rebuild.
+    """
+    return keras3_is_functional(model)
+
+
+def load_scope(path: Path) -> contextlib.AbstractContextManager:
+    """A no-op context: tfgreen's Keras 3 QAT layers are registered on import.
+
+    Importing this module imports `tfgreen.quantization.keras3_layers`, which
+    registers the layers (package `"tfgreen"`) with Keras's serializer.
+
+    Args:
+        path: The model file (unused: every file loads the same way).
+
+    Returns:
+        A no-op context manager.
+    """
+    return contextlib.nullcontext()
+
+
+def quantize_aware(model, quantized: set[str], preserve_sparsity: bool):
     """Rebuilds a Keras 3 model for QAT (see the module docstring).
 
     Args:
@@ -199,7 +236,7 @@ def quantize_aware_keras3(model, quantized: set[str], preserve_sparsity: bool):
         compile and fit.
 
     Example:
-    >>> qat = quantize_aware_keras3(model, {layer.name for layer in model.layers}, True)
+    >>> qat = quantize_aware(model, {layer.name for layer in model.layers}, True)
     """
     source = _as_functional(model)
     plan, absorbed = _fold_plan(source, quantized)

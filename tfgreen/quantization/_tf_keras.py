@@ -15,10 +15,15 @@ from pathlib import Path
 
 import numpy as np
 
+from tfgreen._adapters.keras import (
+    tf_keras_consumers,
+    tf_keras_is_graph_network,
+    tf_keras_producer,
+)
 from tfgreen.errors import TfgreenValueError, UnsupportedLayerError, message
 from tfgreen.flavor import keras_for, tfmot
 
-__all__ = ["custom_objects", "has_zero_weights", "load_scope", "quantize_aware_tf_keras"]
+__all__ = ["custom_objects", "has_zero_weights", "is_graph_model", "load_scope", "quantize_aware"]
 
 _KERNEL_NAMES = ("kernel", "depthwise_kernel")
 
@@ -43,7 +48,7 @@ def _scheme(prune_preserve: bool):
 def _batchnorm_problem(layer) -> str | None:
     """Why tfmot can't fold this BatchNormalization (None if it can)."""
     layers = keras_for("tf_keras").layers
-    source = layer.input._keras_history.layer
+    source = tf_keras_producer(layer.input)
     if not isinstance(source, (layers.Conv2D, layers.DepthwiseConv2D, layers.Dense)):
         return "BatchNormalization not right after a Conv2D/DepthwiseConv2D/Dense"
     if source.use_bias:
@@ -74,7 +79,19 @@ def _unsupported(model, quantized: set[str], scheme) -> dict[str, str]:
     return found
 
 
-def quantize_aware_tf_keras(model, quantized: set[str], preserve_sparsity: bool):
+def is_graph_model(model) -> bool:
+    """Whether a tf_keras model is a Sequential or Functional graph.
+
+    Args:
+        model: A tf_keras model.
+
+    Returns:
+        False for subclassed models, whose layers tfmot can't rebuild.
+    """
+    return tf_keras_is_graph_network(model) or isinstance(model, keras_for("tf_keras").Sequential)
+
+
+def quantize_aware(model, quantized: set[str], preserve_sparsity: bool):
     """Wraps a tf_keras model for QAT with tfmot.
 
     Args:
@@ -87,7 +104,7 @@ def quantize_aware_tf_keras(model, quantized: set[str], preserve_sparsity: bool)
         The tfmot QAT model (tf_keras), with the original weights.
 
     Example:
-    >>> qat = quantize_aware_tf_keras(model, {layer.name for layer in model.layers}, True)
+    >>> qat = quantize_aware(model, {layer.name for layer in model.layers}, True)
     """
     prune_preserve = preserve_sparsity and has_zero_weights(model)
     scheme = _scheme(prune_preserve)
@@ -142,7 +159,7 @@ def _float_feeding_int8(model, quantized: set[str]) -> set[str]:
         for layer in model.layers
         if layer.name not in quantized
         and not isinstance(layer, input_layer)
-        and any(node.outbound_layer.name in quantized for node in layer._outbound_nodes)
+        and any(consumer.name in quantized for consumer in tf_keras_consumers(layer))
     }
 
 

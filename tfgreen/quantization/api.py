@@ -1,7 +1,8 @@
 """`quantize_aware`: int8 quantization-aware training for both Kerases.
 
 tf_keras models go through tfmot; Keras 3 models (which tfmot refuses) get
-tfgreen's own fake-quant layers. Either way the result compiles and fits like
+tfgreen's own fake-quant layers. `tfgreen.flavor.backend` picks the backend
+(`_keras3.py` or `_tf_keras.py`, both a `_protocol.QuantizationBackend`). Either way the result compiles and fits like
 the original, and exports to a full-integer int8 `.tflite` with no
 calibration data: the ranges were learned in training.
 """
@@ -10,21 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from tfgreen._validate import boolean
 from tfgreen.distribute import check_strategy, strategy_of
 from tfgreen.errors import TfgreenTypeError, TfgreenValueError, message
-from tfgreen.flavor import KERAS3, flavor_of, keras_for
+from tfgreen.flavor import backend, flavor_of
 
 __all__ = ["quantize_aware"]
-
-
-def _is_graph_model(model, flavor: str) -> bool:
-    if flavor == KERAS3:
-        from keras.src.models.functional import Functional
-
-        return isinstance(model, (keras_for(flavor).Sequential, Functional))
-    return bool(getattr(model, "_is_graph_network", False)) or isinstance(
-        model, keras_for(flavor).Sequential
-    )
 
 
 def _names(value, argument: str, known: list[str]) -> set[str] | None:
@@ -106,9 +98,9 @@ def quantize_aware(
     >>> qat.fit(x, y, epochs=2)
     >>> data = tfgreen.quantization.ptq.convert(qat, "int8", io_dtype="int8")
     """
-    flavor = flavor_of(model)
+    implementation = backend("tfgreen.quantization", flavor_of(model))
     check_strategy(model, strategy_of())  # tfgreen.distribute: refuse what tf.distribute can't run
-    if not _is_graph_model(model, flavor):
+    if not implementation.is_graph_model(model):
         raise TfgreenTypeError(
             message(
                 "quantize_aware needs a Sequential or Functional model",
@@ -126,15 +118,11 @@ def quantize_aware(
                 model=model.name,
             )
         )
-    if not isinstance(preserve_sparsity, bool):
-        raise TfgreenTypeError(
-            message(
-                "`preserve_sparsity` must be a bool",
-                "True or False",
-                "Pass preserve_sparsity=True to keep a pruned model's zeros",
-                preserve_sparsity=preserve_sparsity,
-            )
-        )
+    boolean(
+        "preserve_sparsity",
+        preserve_sparsity,
+        fix="Pass preserve_sparsity=True to keep a pruned model's zeros",
+    )
     known = [layer.name for layer in model.layers]
     chosen = _names(layers, "layers", known)
     skipped = _names(keep_float, "keep_float", known) or set()
@@ -149,10 +137,4 @@ def quantize_aware(
                 keep_float=keep_float,
             )
         )
-    if flavor == KERAS3:
-        from tfgreen.quantization._keras3 import quantize_aware_keras3
-
-        return quantize_aware_keras3(model, quantized, preserve_sparsity)
-    from tfgreen.quantization._tf_keras import quantize_aware_tf_keras
-
-    return quantize_aware_tf_keras(model, quantized, preserve_sparsity)
+    return implementation.quantize_aware(model, quantized, preserve_sparsity)

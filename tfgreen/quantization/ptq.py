@@ -11,7 +11,9 @@ activations, int8 weights). Both Kerases go through
 from __future__ import annotations
 
 import contextlib
+import csv
 import io
+import itertools
 import warnings
 from collections.abc import Callable, Iterable
 
@@ -21,13 +23,20 @@ from tfgreen import _validate
 from tfgreen.errors import CalibrationError, TargetError, message
 from tfgreen.flavor import flavor_of, keras_for
 
-__all__ = ["QUANTIZATIONS", "INTEGER_QUANTIZATIONS", "check_quantization", "convert"]
+__all__ = [
+    "QUANTIZATIONS",
+    "INTEGER_QUANTIZATIONS",
+    "check_quantization",
+    "convert",
+    "quantization_errors",
+]
 
 QUANTIZATIONS = ("float32", "dynamic", "float16", "int8", "int16x8")
 # The kinds whose activations are integers (they need calibration or fake-quant ranges).
 INTEGER_QUANTIZATIONS = ("int8", "int16x8")
 _KERNEL_OPS = ("FULLY_CONNECTED", "CONV_2D", "DEPTHWISE_CONV_2D")
 _IO_DTYPES = (None, "float32", "int8", "uint8", "int16")
+_DEBUG_SAMPLES = 32
 
 
 def check_quantization(quantization: str) -> str:
@@ -92,8 +101,6 @@ def convert(
     data = convert(model, "int8", representative=calibration, io_dtype="int8")
     ```
     """
-    import tensorflow as tf
-
     flavor_of(model)
     check_quantization(quantization)
     for name, value in (("io_dtype", io_dtype), ("output_dtype", output_dtype)):
@@ -103,9 +110,109 @@ def convert(
     _validate.positive_int("batch_size", batch_size, allow_none=True, example=1)
     _validate.boolean("allow_float_ops", allow_float_ops)
     _validate.boolean("per_channel_dense", per_channel_dense)
+    converter = _converter(
+        model,
+        quantization,
+        representative,
+        io_dtype,
+        allow_float_ops,
+        output_dtype,
+        batch_size,
+        per_channel_dense,
+    )
+    with _quiet():
+        data = converter.convert()
+    if quantization == "int8" and representative is None:
+        _check_quantize_aware(data, allow_float_ops)
+    return data
+
+
+def quantization_errors(
+    model,
+    representative: Callable[[], Iterable[list[np.ndarray]]],
+    count: int = 5,
+    batch_size: int | None = None,
+    per_channel_dense: bool = True,
+) -> list[dict]:
+    """The tensors full-integer int8 quantization hurts most (TFLite's QuantizationDebugger).
+
+    The model is quantized as `convert(model, "int8", ...)` does, then run
+    next to its float twin on up to 32 calibration samples; each quantized
+    tensor's error is its root-mean-square difference from the float value,
+    in quantization steps (the debugger's standard measure).
+
+    Args:
+        model: A Keras 3 or tf_keras model.
+        representative: A callable yielding lists of input arrays, as for `convert`.
+        count: How many tensors to return. Defaults to `5`.
+        batch_size: As for `convert`. Defaults to `None`.
+        per_channel_dense: As for `convert`. Defaults to `True`.
+
+    Returns:
+        Up to `count` dicts, worst first: `op`, `tensor`, `rmse_steps`
+        (error in quantization steps) and `scale` (the tensor's step).
+
+    Example:
+    ```python
+    quantization_errors(lm, calibration.representative())[0]
+    # {'op': 'RSQRT', 'tensor': 'tiny_gpt_1/block1_ln1_1/Rsqrt', 'rmse_steps': 59.4, ...}
+    ```
+    """
+    import tensorflow as tf
+
+    _validate.positive_int("count", count, example=5)
+    converter = _converter(
+        model, "int8", representative, None, True, None, batch_size, per_channel_dense
+    )
+
+    def first_samples():
+        return itertools.islice(representative(), _DEBUG_SAMPLES)
+
+    with _quiet():
+        debugger = tf.lite.experimental.QuantizationDebugger(
+            converter=converter, debug_dataset=first_samples
+        )
+        debugger.run()
+    dump = io.StringIO()
+    debugger.layer_statistics_dump(dump)
+    rows = []
+    for row in csv.DictReader(io.StringIO(dump.getvalue())):
+        scale = float(row["scale"])
+        if scale > 0:
+            rmse = float(np.sqrt(float(row["mean_squared_error"])))
+            step = {"op": row["op_name"], "tensor": row["tensor_name"], "rmse_steps": rmse / scale}
+            rows.append({**step, "scale": scale})
+    rows.sort(key=lambda row: -row["rmse_steps"])
+    return [{**r, "rmse_steps": round(r["rmse_steps"], 2)} for r in rows[:count]]
+
+
+@contextlib.contextmanager
+def _quiet():
+    """Keras 3's export path prints "Saved artifact at ..." on stdout, and the converter
+    warns about input statistics that a calibrated or fake-quant model does not need;
+    neither tells the user anything."""
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Statistics for quantized inputs were expected")
+        yield
+
+
+def _converter(
+    model,
+    quantization: str,
+    representative,
+    io_dtype: str | None,
+    allow_float_ops: bool,
+    output_dtype: str | None,
+    batch_size: int | None,
+    per_channel_dense: bool,
+):
+    """A `TFLiteConverter` set up for one quantization kind (arguments as for `convert`)."""
+    import tensorflow as tf
+
     if batch_size is not None or len(model.inputs) > 1:
         model = _wrapped(model, batch_size)
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    with _quiet():
+        converter = tf.lite.TFLiteConverter.from_keras_model(model)
     if quantization != "float32":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     if quantization == "float16":
@@ -133,15 +240,7 @@ def convert(
         converter.inference_input_type = tf.as_dtype(io_dtype)
     if output_dtype not in (None, "float32"):
         converter.inference_output_type = tf.as_dtype(output_dtype)
-    # Keras 3's export path prints "Saved artifact at ..." on stdout, and the
-    # converter warns about input statistics that a calibrated or fake-quant
-    # model does not need; neither tells the user anything.
-    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Statistics for quantized inputs were expected")
-        data = converter.convert()
-    if quantization == "int8" and representative is None:
-        _check_quantize_aware(data, allow_float_ops)
-    return data
+    return converter
 
 
 def _wrapped(model, batch_size: int | None):

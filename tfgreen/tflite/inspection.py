@@ -21,39 +21,11 @@ from pathlib import Path
 from tfgreen._validate import number
 from tfgreen.errors import TfgreenValueError, TfliteFileError, message
 from tfgreen.tflite.read import existing_tflite, float_ops, read_tflite, tensor_details
+from tfgreen.tflite.verify import check_manifest
 
 __all__ = ["inspect_tflite"]
 
 _ROOT = Path(__file__).resolve().parents[2]
-
-
-def _manifest(path: Path, data: bytes, sha256: str) -> str:
-    manifest_path = path.with_name(path.name + ".json")
-    if not manifest_path.is_file():
-        return "missing"
-    try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        expected = (manifest["sha256"], int(manifest["size_bytes"]))
-    except (UnicodeDecodeError, ValueError, KeyError, TypeError) as error:
-        raise TfliteFileError(
-            message(
-                "The manifest beside the .tflite file is unreadable",
-                "the JSON written by tfgreen.export_tflite, with sha256 and size_bytes",
-                "Re-export the model, or remove the stale manifest",
-                manifest=str(manifest_path),
-            )
-        ) from error
-    if expected != (sha256, len(data)):
-        raise TfliteFileError(
-            message(
-                "The .tflite file does not match its manifest: it was changed or corrupted",
-                f"sha256={expected[0][:16]}... and size_bytes={expected[1]}",
-                "Copy the file again from the export, or re-export it",
-                sha256=sha256[:16] + "...",
-                size_bytes=len(data),
-            )
-        )
-    return "ok"
 
 
 def _run_isolated(path: Path, timeout: float) -> dict:
@@ -142,7 +114,7 @@ def inspect_tflite(path: str | Path, run: bool = True, timeout: float = 60.0) ->
     timeout = number("timeout", timeout, minimum=0, exclusive_minimum=True, example=60)
     data = path.read_bytes()
     sha256 = hashlib.sha256(data).hexdigest()
-    manifest = _manifest(path, data, sha256)
+    manifest = check_manifest(path, data)
     info = read_tflite(data)
     return {
         "path": str(path),

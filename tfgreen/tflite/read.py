@@ -148,6 +148,9 @@ def existing_tflite(path) -> Path:
     """
     path = Path(path)
     if not path.is_file():
+        from tfgreen._io import read_regular_file
+
+        read_regular_file(path, ".tflite file", limit=0)  # names a FIFO, folder, loop in one line
         raise TfgreenFileNotFoundError(
             message(
                 "The .tflite file does not exist",

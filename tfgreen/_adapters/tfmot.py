@@ -1,0 +1,79 @@
+"""tfmot's private pruning internals, in one place (written against tfmot 0.8.1).
+
+tfgreen drives tfmot's `PruneLowMagnitude` wrapper with its own schedule, so
+it needs a few things tfmot does not export: the wrapper class itself (from a
+private module, to subclass it and to recognise wrappers), its
+`_PRUNE_CALLBACK_ERROR_MSG`, and the attributes a built wrapper keeps
+(`pruning_vars`, `pruning_step`, `pruning_obj.weight_mask_op()`,
+`sparsity_m_by_n`, `pruning_schedule`). Everything else of tfmot that tfgreen
+uses is public API. `tests/test_adapters_tfmot.py` checks each symbol against
+the pinned version. Importing this module imports tfmot (through
+`tfgreen.flavor.tfmot()`, which leaves `TF_USE_LEGACY_KERAS` alone).
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from tfgreen.errors import message
+from tfgreen.flavor import tfmot
+
+__all__ = [
+    "PINNED_VERSION",
+    "WRAPPER_MODULE",
+    "PruneLowMagnitude",
+    "is_wrapper",
+    "pruning_vars",
+    "step_variable",
+    "apply_masks",
+    "m_by_n",
+    "schedule",
+]
+
+PINNED_VERSION = "0.8.1"
+WRAPPER_MODULE = "tensorflow_model_optimization.python.core.sparsity.keras.pruning_wrapper"
+
+tfmot()  # imports tfmot without flipping the user's Keras, before the private module
+_WRAPPER = importlib.import_module(WRAPPER_MODULE).PruneLowMagnitude
+
+
+class PruneLowMagnitude(_WRAPPER):
+    """tfmot's wrapper, with tfgreen's message when the Pruning callback is missing."""
+
+    _PRUNE_CALLBACK_ERROR_MSG = message(
+        "A pruned layer is being trained without the pruning callback, so its masks "
+        "would never be updated",
+        "`tfgreen.callbacks.Pruning()` in the callbacks of `fit()`",
+        "Pass callbacks=[tfgreen.callbacks.Pruning()] to model.fit",
+    )
+
+
+def is_wrapper(layer) -> bool:
+    """Whether `layer` is a tfmot pruning wrapper (tfgreen's or tfmot's own)."""
+    return isinstance(layer, _WRAPPER)
+
+
+def pruning_vars(wrapper) -> list[tuple]:
+    """The `(weight, mask, threshold)` variables of a built wrapper, one per pruned weight."""
+    return list(wrapper.pruning_vars)
+
+
+def step_variable(wrapper):
+    """The wrapper's step counter (tfmot increments it before each training step)."""
+    return wrapper.pruning_step
+
+
+def apply_masks(wrapper) -> None:
+    """Multiplies the wrapper's weights by their masks now."""
+    wrapper.pruning_obj.weight_mask_op()
+
+
+def m_by_n(wrapper) -> tuple[int, int] | None:
+    """The wrapper's `(m, n)` structure, or `None` for unstructured pruning."""
+    value = wrapper.sparsity_m_by_n
+    return tuple(value) if value else None
+
+
+def schedule(wrapper):
+    """The pruning schedule object the wrapper was built with."""
+    return wrapper.pruning_schedule
