@@ -24,10 +24,12 @@ class DualCallback(CallbackHooks):
     no-ops, so neither Keras has to call or wait for them.
 
     Example:
-    >>> class Epochs(DualCallback):
-    ...     def on_epoch_end(self, epoch, logs=None):
-    ...         logs["epochs_seen"] = epoch + 1
-    >>> model.fit(x, y, epochs=2, callbacks=[Epochs()])
+    ```python
+    class Epochs(DualCallback):
+        def on_epoch_end(self, epoch, logs=None):
+            logs["epochs_seen"] = epoch + 1
+    model.fit(x, y, epochs=2, callbacks=[Epochs()])
+    ```
     """
 
     model = None

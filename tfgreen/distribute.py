@@ -209,8 +209,10 @@ def is_chief(strategy=None) -> bool:
         `True` on the chief and in any single-process run.
 
     Example:
-    >>> if is_chief(strategy):
-    ...     print("I write the report")
+    ```python
+    if is_chief(strategy):
+        print("I write the report")
+    ```
     """
     return worker_info(strategy)["is_chief"]
 
@@ -250,9 +252,11 @@ def chief_path(path: str | os.PathLike, strategy=None) -> Path:
         A `Path` to write to; its folder exists.
 
     Example:
-    >>> target = chief_path("out/model.keras", strategy)
-    >>> model.save(target)
-    >>> remove_worker_path("out/model.keras", strategy)
+    ```python
+    target = chief_path("out/model.keras", strategy)
+    model.save(target)
+    remove_worker_path("out/model.keras", strategy)
+    ```
     """
     path = _check_path(path)
     info = worker_info(strategy)
@@ -270,7 +274,9 @@ def remove_worker_path(path: str | os.PathLike, strategy=None) -> None:
             Defaults to `None`.
 
     Example:
-    >>> remove_worker_path("out/model.keras", strategy)
+    ```python
+    remove_worker_path("out/model.keras", strategy)
+    ```
     """
     path = _check_path(path)
     info = worker_info(strategy)
@@ -292,8 +298,10 @@ def chief_writes(path: str | os.PathLike, strategy=None) -> Iterator[Path]:
         copy is deleted on exit, even on error.
 
     Example:
-    >>> with chief_writes("out/model.keras", strategy) as target:
-    ...     model.save(target)
+    ```python
+    with chief_writes("out/model.keras", strategy) as target:
+        model.save(target)
+    ```
     """
     target = chief_path(path, strategy)
     try:
@@ -340,7 +348,9 @@ def all_reduce(value: float, op: str = "sum", strategy=None) -> float:
         The sum (or mean) over workers, as a Python float.
 
     Example:
-    >>> total_kwh = all_reduce(my_kwh, strategy=strategy_of(model))
+    ```python
+    total_kwh = all_reduce(my_kwh, strategy=strategy_of(model))
+    ```
     """
     if op not in _REDUCE_OPS:
         raise TfgreenValueError(
@@ -388,8 +398,10 @@ def any_worker(flag: bool, strategy=None) -> bool:
         `True` on every worker if any worker passed `True`.
 
     Example:
-    >>> if any_worker(used_kwh > budget, strategy_of(self.model)):
-    ...     self.model.stop_training = True
+    ```python
+    if any_worker(used_kwh > budget, strategy_of(self.model)):
+        self.model.stop_training = True
+    ```
     """
     return all_reduce(1.0 if flag else 0.0, "sum", strategy) > 0.0
 
@@ -411,8 +423,10 @@ def check_strategy(model, strategy=None) -> str:
             Keras 3's `model.fit` fails (keras-team/keras#20585).
 
     Example:
-    >>> check_strategy(model)
-    'MirroredStrategy'
+    ```python
+    check_strategy(model)
+    # 'MirroredStrategy'
+    ```
     """
     flavor = flavor_of(model)
     strategy = strategy_of(model) if strategy is None else _resolve(strategy)

@@ -73,8 +73,10 @@ class LogitsDistillation:
         student_output: The same for the student. Defaults to `"auto"`.
 
     Example:
-    >>> d = tfgreen.Distiller(teacher, student,
-    ...                       distillation_losses=LogitsDistillation(temperature=2.0))
+    ```python
+    d = tfgreen.Distiller(teacher, student,
+                          distillation_losses=LogitsDistillation(temperature=2.0))
+    ```
     """
 
     def __init__(
@@ -118,8 +120,10 @@ class FeatureDistillation:
         loss: `"mse"` or `"mae"` between the features. Defaults to `"mse"`.
 
     Example:
-    >>> d = tfgreen.Distiller(teacher, student, distillation_losses=[
-    ...     LogitsDistillation(), FeatureDistillation("dense1", "dense1")])
+    ```python
+    d = tfgreen.Distiller(teacher, student, distillation_losses=[
+        LogitsDistillation(), FeatureDistillation("dense1", "dense1")])
+    ```
     """
 
     def __init__(self, teacher_layer_name: str, student_layer_name: str, loss: str = "mse"):

@@ -104,7 +104,9 @@ def quantize_aware(model, quantized: set[str], preserve_sparsity: bool):
         The tfmot QAT model (tf_keras), with the original weights.
 
     Example:
-    >>> qat = quantize_aware(model, {layer.name for layer in model.layers}, True)
+    ```python
+    qat = quantize_aware(model, {layer.name for layer in model.layers}, True)
+    ```
     """
     prune_preserve = preserve_sparsity and has_zero_weights(model)
     scheme = _scheme(prune_preserve)

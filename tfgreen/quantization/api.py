@@ -93,10 +93,12 @@ def quantize_aware(
         compile and fit. Keras 3 models come back as Functional models.
 
     Example:
-    >>> qat = tfgreen.quantize_aware(model)
-    >>> qat.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
-    >>> qat.fit(x, y, epochs=2)
-    >>> data = tfgreen.quantization.ptq.convert(qat, "int8", io_dtype="int8")
+    ```python
+    qat = tfgreen.quantize_aware(model)
+    qat.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    qat.fit(x, y, epochs=2)
+    data = tfgreen.quantization.ptq.convert(qat, "int8", io_dtype="int8")
+    ```
     """
     implementation = backend("tfgreen.quantization", flavor_of(model))
     check_strategy(model, strategy_of())  # tfgreen.distribute: refuse what tf.distribute can't run

@@ -12,14 +12,16 @@ this process (`is_verified`): `tfgreen.tflite.isolated` runs such files
 in-process, every other file in a child process.
 
 Example:
->>> import json, tempfile, pathlib
->>> folder = pathlib.Path(tempfile.mkdtemp())
->>> _ = (folder / "m.tflite.json").write_text(json.dumps({"size_bytes": 1e400}))
->>> try:
-...     read_manifest(folder / "m.tflite.json")
-... except TfliteFileError as error:
-...     print(str(error)[:44])
-The manifest is not a tfgreen manifest: size
+```python
+import json, tempfile, pathlib
+folder = pathlib.Path(tempfile.mkdtemp())
+_ = (folder / "m.tflite.json").write_text(json.dumps({"size_bytes": 1e400}))
+try:
+    read_manifest(folder / "m.tflite.json")
+except TfliteFileError as error:
+    print(str(error)[:44])
+# The manifest is not a tfgreen manifest: size
+```
 """
 
 from __future__ import annotations
