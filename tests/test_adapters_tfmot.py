@@ -93,3 +93,35 @@ def test_adapter_functions_on_a_built_wrapper(built_wrapper):
     adapter.apply_masks(built_wrapper)
     assert not np.any(weight.numpy())
     assert adapter.schedule(built_wrapper).get_config()["class_name"] == "ConstantSparsity"
+
+
+@pytest.mark.parametrize(
+    "name, symbols",
+    [
+        ("registry", ["Default8BitQuantizeRegistry"]),
+        ("configs", ["Default8BitOutputQuantizeConfig"]),
+        (
+            "prune_preserve",
+            [
+                "PrunePreserveDefault8BitWeightsQuantizer",
+                "PrunePreserveDefault8BitConvWeightsQuantizer",
+                "PrunePreserveDefaultWeightsQuantizer",
+            ],
+        ),
+    ],
+)
+def test_private_qat_modules(name, symbols):
+    from tfgreen._adapters import tfmot as adapter
+
+    try:
+        module = adapter.qat_module(name)
+    except ImportError as error:  # pragma: no cover - only on a tfmot upgrade
+        pytest.fail(
+            f"tfmot {adapter.PINNED_VERSION} had {adapter.QAT_MODULES[name]}; the installed "
+            f"version does not ({error}). Update tfgreen/_adapters/tfmot.py."
+        )
+    missing = [symbol for symbol in symbols if not hasattr(module, symbol)]
+    assert not missing, (
+        f"{adapter.QAT_MODULES[name]} lost {missing} (written against tfmot "
+        f"{adapter.PINNED_VERSION}); update tfgreen/_adapters/tfmot.py"
+    )

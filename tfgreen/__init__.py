@@ -13,17 +13,8 @@ from __future__ import annotations
 
 import importlib
 
-from tfgreen.errors import (
-    CalibrationError,
-    TargetError,
-    TfgreenError,
-    TfgreenFileNotFoundError,
-    TfgreenTypeError,
-    TfgreenValueError,
-    TfliteFileError,
-    UnsupportedLayerError,
-    UntrustedModelError,
-)
+from tfgreen import errors
+from tfgreen.errors import TfgreenError
 
 __version__ = "0.1.0"
 
@@ -45,19 +36,13 @@ _LAZY = {
     "quantize_aware": "tfgreen.quantization",
     "Distiller": "tfgreen.distillation",
     "perplexity": "tfgreen.perplexity",
+    "Comparison": "tfgreen.report",
 }
 _SUBMODULES = ("callbacks", "datasets", "distribute", "models")
 
 __all__ = [
-    "CalibrationError",
-    "TargetError",
     "TfgreenError",
-    "TfgreenFileNotFoundError",
-    "TfgreenTypeError",
-    "TfgreenValueError",
-    "TfliteFileError",
-    "UnsupportedLayerError",
-    "UntrustedModelError",
+    "errors",
     "__version__",
     *_LAZY,
     *_SUBMODULES,

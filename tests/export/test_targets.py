@@ -93,7 +93,7 @@ def test_a_new_check_is_one_function_and_one_registry_line(softmax_cnn, tmp_path
     monkeypatch.setitem(
         checks.CHECKS, "weights_in_file", lambda context: {"passed": False, "weight_tensors": 0}
     )
-    with pytest.raises(tfgreen.TargetError, match=r"check\(s\) weights_in_file failed"):
+    with pytest.raises(tfgreen.errors.TargetError, match=r"check\(s\) weights_in_file failed"):
         tfgreen.export_tflite(softmax_cnn, tmp_path / "n.tflite", target=strict)
     assert not (tmp_path / "n.tflite").exists()
 

@@ -145,7 +145,7 @@ def test_qat_model_saves_and_loads(flavor, keras, digits, tmp_path):
         loaded = tfgreen.load_model(path)
     else:
         qat.save(tmp_path / "qat.keras")
-        with pytest.raises(tfgreen.TfgreenValueError, match=r"save\('model.h5'\)"):
+        with pytest.raises(tfgreen.errors.TfgreenValueError, match=r"save\('model.h5'\)"):
             tfgreen.load_model(tmp_path / "qat.keras")
         path = tmp_path / "qat.h5"
         qat.save(path)
@@ -166,7 +166,7 @@ def test_batchnorm_that_cannot_fold_is_refused(flavor, keras):
     outputs = layers.Dense(10, activation="softmax", name="output")(x)
     model = keras.Model(inputs, outputs)
     with pytest.raises(
-        tfgreen.UnsupportedLayerError, match=r"lonely_bn.*keep_float=\['lonely_bn'\]"
+        tfgreen.errors.UnsupportedLayerError, match=r"lonely_bn.*keep_float=\['lonely_bn'\]"
     ):
         tfgreen.quantize_aware(model)
     qat = tfgreen.quantize_aware(model, keep_float=["lonely_bn"])

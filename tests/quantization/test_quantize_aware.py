@@ -92,7 +92,7 @@ def test_qat_accuracy_within_half_point_of_float(qat_run):
 
 
 def test_float_model_without_calibration_is_refused(trained_cnn):
-    with pytest.raises(tfgreen.CalibrationError, match="quantize_aware"):
+    with pytest.raises(tfgreen.errors.CalibrationError, match="quantize_aware"):
         convert(trained_cnn, "int8")
 
 
@@ -105,7 +105,7 @@ def test_subset_of_layers_quantized(flavor, trained_cnn, digits):
         (op.name, info.tensors[op.inputs[1]].dtype) for op in info.ops if op.name in _KERNEL_OPS
     }
     assert kinds == {("CONV_2D", "int8"), ("FULLY_CONNECTED", "float32")}
-    with pytest.raises(tfgreen.TargetError, match="FULLY_CONNECTED"):
+    with pytest.raises(tfgreen.errors.TargetError, match="FULLY_CONNECTED"):
         convert(qat, "int8", allow_float_ops=False)
 
 
@@ -146,7 +146,7 @@ def test_unsupported_layer_named_and_keep_float_works(flavor, keras, digits_flat
             keras.layers.Dense(10, activation="softmax", name="output"),
         ]
     )
-    with pytest.raises(tfgreen.UnsupportedLayerError, match=r"norm.*keep_float=\['norm'\]"):
+    with pytest.raises(tfgreen.errors.UnsupportedLayerError, match=r"norm.*keep_float=\['norm'\]"):
         tfgreen.quantize_aware(model)
     qat = _compile(tfgreen.quantize_aware(model, keep_float=["norm"]))
     qat.fit(x_train[:256], y_train[:256], epochs=1, batch_size=32, verbose=0)
@@ -159,32 +159,32 @@ def test_unsupported_layer_named_and_keep_float_works(flavor, keras, digits_flat
 
 
 def test_bad_arguments_raise_before_work(flavor, trained_cnn):
-    with pytest.raises(tfgreen.TfgreenTypeError, match="not a Keras model"):
+    with pytest.raises(tfgreen.errors.TfgreenTypeError, match="not a Keras model"):
         tfgreen.quantize_aware("model.keras")
-    with pytest.raises(tfgreen.TfgreenValueError, match=r"does not have: \['conv9'\]"):
+    with pytest.raises(tfgreen.errors.TfgreenValueError, match=r"does not have: \['conv9'\]"):
         tfgreen.quantize_aware(trained_cnn, layers=["conv1", "conv9"])
-    with pytest.raises(tfgreen.TfgreenValueError, match=r"keep_float.*\['dense7'\]"):
+    with pytest.raises(tfgreen.errors.TfgreenValueError, match=r"keep_float.*\['dense7'\]"):
         tfgreen.quantize_aware(trained_cnn, keep_float=["dense7"])
-    with pytest.raises(tfgreen.TfgreenTypeError, match="list of layer names"):
+    with pytest.raises(tfgreen.errors.TfgreenTypeError, match="list of layer names"):
         tfgreen.quantize_aware(trained_cnn, layers="conv1")
-    with pytest.raises(tfgreen.TfgreenTypeError, match="preserve_sparsity"):
+    with pytest.raises(tfgreen.errors.TfgreenTypeError, match="preserve_sparsity"):
         tfgreen.quantize_aware(trained_cnn, preserve_sparsity="yes")
-    with pytest.raises(tfgreen.TfgreenValueError, match="No layer is left"):
+    with pytest.raises(tfgreen.errors.TfgreenValueError, match="No layer is left"):
         tfgreen.quantize_aware(trained_cnn, layers=["conv1"], keep_float=["conv1"])
-    with pytest.raises(tfgreen.UnsupportedLayerError, match=r"conv1.*tfgreen\.strip\(model\)"):
+    with pytest.raises(tfgreen.errors.UnsupportedLayerError, match=r"conv1.*tfgreen\.strip\(model\)"):
         tfgreen.quantize_aware(tfgreen.prune(trained_cnn, sparsity=0.5))
 
 
 def test_unbuilt_and_subclassed_models_refused(flavor, keras):
     unbuilt = keras.Sequential([keras.layers.Dense(4)])
-    with pytest.raises(tfgreen.TfgreenValueError, match="not built"):
+    with pytest.raises(tfgreen.errors.TfgreenValueError, match="not built"):
         tfgreen.quantize_aware(unbuilt)
 
     class Custom(keras.Model):
         def call(self, inputs):
             return inputs
 
-    with pytest.raises(tfgreen.TfgreenTypeError, match="Sequential or Functional"):
+    with pytest.raises(tfgreen.errors.TfgreenTypeError, match="Sequential or Functional"):
         tfgreen.quantize_aware(Custom())
 
 

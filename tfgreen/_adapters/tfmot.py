@@ -5,7 +5,9 @@ it needs a few things tfmot does not export: the wrapper class itself (from a
 private module, to subclass it and to recognise wrappers), its
 `_PRUNE_CALLBACK_ERROR_MSG`, and the attributes a built wrapper keeps
 (`pruning_vars`, `pruning_step`, `pruning_obj.weight_mask_op()`,
-`sparsity_m_by_n`, `pruning_schedule`). Everything else of tfmot that tfgreen
+`sparsity_m_by_n`, `pruning_schedule`); and, for quantization-aware training,
+three private modules (`QAT_MODULES`): the default 8-bit registry and
+quantize configs, and the prune-preserving quantizers. Everything else of tfmot that tfgreen
 uses is public API. `tests/test_adapters_tfmot.py` checks each symbol against
 the pinned version. Importing this module imports tfmot (through
 `tfgreen.flavor.tfmot()`, which leaves `TF_USE_LEGACY_KERAS` alone).
@@ -28,10 +30,21 @@ __all__ = [
     "apply_masks",
     "m_by_n",
     "schedule",
+    "QAT_MODULES",
+    "qat_module",
 ]
 
 PINNED_VERSION = "0.8.1"
 WRAPPER_MODULE = "tensorflow_model_optimization.python.core.sparsity.keras.pruning_wrapper"
+
+QAT_MODULES = {
+    "registry": "tensorflow_model_optimization.python.core.quantization.keras.default_8bit"
+    ".default_8bit_quantize_registry",
+    "configs": "tensorflow_model_optimization.python.core.quantization.keras.default_8bit"
+    ".default_8bit_quantize_configs",
+    "prune_preserve": "tensorflow_model_optimization.python.core.quantization.keras.collab_opts"
+    ".prune_preserve.prune_preserve_quantize_registry",
+}
 
 tfmot()  # imports tfmot without flipping the user's Keras, before the private module
 _WRAPPER = importlib.import_module(WRAPPER_MODULE).PruneLowMagnitude
@@ -77,3 +90,8 @@ def m_by_n(wrapper) -> tuple[int, int] | None:
 def schedule(wrapper):
     """The pruning schedule object the wrapper was built with."""
     return wrapper.pruning_schedule
+
+
+def qat_module(name: str):
+    """One of tfmot's private QAT modules (`QAT_MODULES`: registry, configs, prune_preserve)."""
+    return importlib.import_module(QAT_MODULES[name])

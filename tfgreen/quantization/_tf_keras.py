@@ -57,11 +57,9 @@ def _batchnorm_problem(layer) -> str | None:
 
 
 def _unsupported(model, quantized: set[str], scheme) -> dict[str, str]:
-    from tensorflow_model_optimization.python.core.quantization.keras.default_8bit import (
-        default_8bit_quantize_registry,
-    )
+    from tfgreen._adapters.tfmot import qat_module
 
-    default = default_8bit_quantize_registry.Default8BitQuantizeRegistry()
+    default = qat_module("registry").Default8BitQuantizeRegistry()
     registry = scheme.get_quantize_registry()
     layers = keras_for("tf_keras").layers
     found = {}
@@ -132,9 +130,9 @@ def quantize_aware(model, quantized: set[str], preserve_sparsity: bool):
     if quantized == {layer.name for layer in model.layers}:
         annotated = qk.quantize_annotate_model(model)
     else:
-        from tensorflow_model_optimization.python.core.quantization.keras.default_8bit import (
-            default_8bit_quantize_configs as configs,
-        )
+        from tfgreen._adapters.tfmot import qat_module
+
+        configs = qat_module("configs")
 
         bridges = _float_feeding_int8(model, quantized)
 
@@ -167,9 +165,9 @@ def _float_feeding_int8(model, quantized: set[str]) -> set[str]:
 
 def custom_objects() -> dict:
     """The tfmot classes a saved tf_keras QAT model needs beyond `quantize_scope`."""
-    from tensorflow_model_optimization.python.core.quantization.keras.collab_opts.prune_preserve import (
-        prune_preserve_quantize_registry as registry,
-    )
+    from tfgreen._adapters.tfmot import qat_module
+
+    registry = qat_module("prune_preserve")
 
     return {
         "PrunePreserveDefault8BitWeightsQuantizer": registry.PrunePreserveDefault8BitWeightsQuantizer,

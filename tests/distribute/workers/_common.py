@@ -86,9 +86,13 @@ def barrier(strategy) -> None:
 
 
 def listing(folder) -> list[str]:
-    """Every path under `folder`, relative, sorted (hidden ones too)."""
+    """Every path under `folder`, relative, sorted (hidden ones too, but the export's lock file).
+
+    `.tfgreen-lock-*` is the lock an export takes on its folder (docs/security.md).
+    """
     return sorted(
         os.path.relpath(os.path.join(root, name), folder)
         for root, dirs, files in os.walk(folder)
         for name in dirs + files
+        if not name.startswith(".tfgreen-lock-")
     )
