@@ -106,8 +106,13 @@ def test_bad_arguments(model3):
 def test_classifier_is_not_a_language_model():
     from tfgreen.models import small_mlp
 
-    with pytest.raises(TfgreenTypeError, match="next-token logits"):
+    from tfgreen.models import tiny_encoder_classifier
+
+    with pytest.raises(TfgreenTypeError, match="does not take token ids alone"):
         perplexity(small_mlp(), np.zeros((2, 64), "int32"))
+    encoder = tiny_encoder_classifier(vocab_size=300, seq_len=16, embed_dim=16)
+    with pytest.raises(TfgreenTypeError, match="next-token logits"):
+        perplexity(encoder, np.zeros((2, 16), "int32"))
 
 
 def test_kerashub_gpt2_from_config(text_data):

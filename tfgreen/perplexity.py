@@ -31,11 +31,11 @@ from pathlib import Path
 
 import numpy as np
 
-from tfgreen import _metrics, _validate
-from tfgreen.errors import TfgreenTypeError, TfgreenValueError, message
+from tfgreen import _lm, _metrics, _validate
+from tfgreen.errors import TfgreenTypeError, message
 from tfgreen.flavor import flavor_of
 
-__all__ = ["perplexity", "next_token_agreement"]
+__all__ = ["perplexity", "next_token_agreement", "next_token_nll"]
 
 _BAR_FROM_BATCHES = 16  # verbose=None shows a bar (on a terminal) from this many batches
 
@@ -54,33 +54,19 @@ class _Logits:
         return np.asarray(self.fn(ids), dtype="float32")
 
 
-def _input_name(tensor) -> str:
-    return str(getattr(tensor, "name", "") or "").split(":")[0]
-
-
 def _keras_logits(model) -> _Logits:
     flavor_of(model)
-    inputs = list(model.inputs)
-    names = sorted(_input_name(t) for t in inputs)
-    if len(inputs) == 1:
-        token_input = inputs[0]
-
-        def feed(ids):
-            return ids
-    elif names == ["padding_mask", "token_ids"]:  # KerasHub backbones and CausalLMs
-        token_input = next(t for t in inputs if _input_name(t) == "token_ids")
-
-        def feed(ids):
-            return {"token_ids": ids, "padding_mask": np.ones_like(ids)}
-    else:
+    found = _lm.token_feed(model)
+    if found is None:
         raise TfgreenTypeError(
             message(
                 "The model does not take token ids alone",
                 "one integer input of token ids, or KerasHub's token_ids + padding_mask",
                 "Wrap the model so that its only input is a [batch, seq_len] token-id tensor",
-                inputs=[_input_name(t) for t in inputs],
+                inputs=[_lm.input_name(t) for t in model.inputs],
             )
         )
+    token_input, feed = found
     output_shape = tuple(model.outputs[0].shape)
     if len(output_shape) != 3 or output_shape[-1] is None:
         raise TfgreenTypeError(
@@ -144,57 +130,11 @@ def _logits_source(model_or_tflite) -> _Logits:
 
 
 def _check_token_ids(token_ids, sources: list[_Logits], min_len: int) -> np.ndarray:
-    ids = np.asarray(token_ids)
-    if (
-        ids.dtype == bool
-        or not np.issubdtype(ids.dtype, np.integer)
-        or ids.ndim != 2
-        or not len(ids)
-    ):
-        raise TfgreenValueError(
-            message(
-                "`token_ids` must be a non-empty 2-D integer array",
-                "int token ids of shape [n, seq_len]",
-                "Pass for example tfgreen.datasets.load_text().val",
-                shape=ids.shape,
-                dtype=str(ids.dtype),
-            )
-        )
-    if ids.shape[1] < min_len:
-        raise TfgreenValueError(
-            message(
-                "`token_ids` windows are too short to predict a next token",
-                f"at least {min_len} tokens per window",
-                "Pass longer windows",
-                shape=ids.shape,
-            )
-        )
-    for source in sources:
-        if source.seq_len is not None and ids.shape[1] != source.seq_len:
-            raise TfgreenValueError(
-                message(
-                    "`token_ids` windows do not match the model's input length",
-                    f"token_ids of shape [n, {source.seq_len}]",
-                    f"Cut the ids into windows of {source.seq_len} tokens "
-                    f"(tfgreen.datasets.load_text(seq_len={source.seq_len}))",
-                    shape=ids.shape,
-                )
-            )
     vocab_size = min(source.vocab_size for source in sources)
-    bad = np.flatnonzero(((ids < 0) | (ids >= vocab_size)).any(axis=1))
-    if len(bad):
-        row = ids[bad[0]]
-        value = int(row[(row < 0) | (row >= vocab_size)][0])
-        raise TfgreenValueError(
-            message(
-                f"Token ids out of the vocabulary, first in sample {int(bad[0])}",
-                f"ids in [0, {vocab_size})",
-                "Encode the text with the tokenizer the model was trained with",
-                sample=int(bad[0]),
-                token_id=value,
-            )
-        )
-    return ids.astype("int32", copy=False)
+    ids = _lm.check_token_ids(token_ids, vocab_size, min_len=min_len)
+    for source in sources:
+        _lm.check_token_ids(ids, vocab_size, seq_len=source.seq_len, min_len=min_len)
+    return ids
 
 
 def _scan(sources: list[_Logits], ids: np.ndarray, batch_size: int, verbose, desc: str) -> Iterator:
@@ -264,13 +204,34 @@ def perplexity(
     ids = _check_token_ids(token_ids, [source], min_len=2)
     total, count = 0.0, 0
     for batch, (logits,) in _scan([source], ids, batch_size, verbose, "perplexity"):
-        scores = logits[:, :-1].astype("float64")
-        peak = scores.max(axis=-1, keepdims=True)
-        log_norm = np.log(np.exp(scores - peak).sum(axis=-1)) + peak[..., 0]
-        target = np.take_along_axis(scores, batch[:, 1:, None], axis=-1)[..., 0]
-        total += float((log_norm - target).sum())
-        count += target.size
+        nll, predicted = next_token_nll(logits, batch)
+        total, count = total + nll, count + predicted
     return float(np.exp(total / count))
+
+
+def next_token_nll(logits: np.ndarray, token_ids: np.ndarray) -> tuple[float, int]:
+    """Summed next-token cross-entropy (nats) of logits on their own windows.
+
+    Args:
+        logits: `[n, seq_len, vocab]` logits of a causal language model.
+        token_ids: The `[n, seq_len]` ids they were computed on.
+
+    Returns:
+        `(total, count)`: the summed cross-entropy of the predictions at
+        positions `t < seq_len - 1` of token `t + 1`, and how many there are;
+        `exp(total / count)` is the perplexity.
+
+    Example:
+    >>> import numpy as np
+    >>> total, count = next_token_nll(np.zeros([1, 3, 4]), np.array([[0, 1, 2]]))
+    >>> count, round(float(np.exp(total / count)), 6)  # uniform over 4 tokens
+    (2, 4.0)
+    """
+    scores = np.asarray(logits)[:, :-1].astype("float64")
+    peak = scores.max(axis=-1, keepdims=True)
+    log_norm = np.log(np.exp(scores - peak).sum(axis=-1)) + peak[..., 0]
+    target = np.take_along_axis(scores, np.asarray(token_ids)[:, 1:, None], axis=-1)[..., 0]
+    return float((log_norm - target).sum()), int(target.size)
 
 
 def next_token_agreement(

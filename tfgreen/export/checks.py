@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from tfgreen import _metrics
+from tfgreen import _lm, _metrics
 from tfgreen.errors import TargetError, message
+from tfgreen.perplexity import next_token_nll
 from tfgreen.tflite.read import TfliteModelInfo, float_ops, tensor_details
 
 if TYPE_CHECKING:
@@ -43,6 +44,7 @@ __all__ = [
 # design round differently from the reference kernels.
 LUT_OPS = ("SOFTMAX", "LOGISTIC", "TANH")
 
+_TOKEN_DTYPES = ("int32", "int64")
 _REFERENCE_SAMPLES = 100
 _LATENCY_RUNS = 20
 _KERAS_CHUNK = 256
@@ -75,6 +77,9 @@ class CheckContext:
         info: `data` parsed with `read_tflite`.
         samples: Validation samples, else calibration samples, else `None`.
         reconvert: Converts the model again exactly as `data` was made.
+        language_model: Whether the model is a language model (`tfgreen._lm`):
+            its samples are token-id windows, parity compares the next-token
+            logits position by position, and the `perplexity` check runs.
     """
 
     model: Any
@@ -83,6 +88,7 @@ class CheckContext:
     info: TfliteModelInfo
     samples: CalibrationSet | None = None
     reconvert: Callable[[], bytes] | None = None
+    language_model: bool = False
 
     @property
     def integer(self) -> bool:
@@ -126,7 +132,10 @@ class CheckContext:
         """`parity` of the file against the Keras model on `samples`; `None` without samples."""
         if self.samples is None:
             return None
-        return parity(self.keras_outputs, self.tflite_outputs, self.output_scales)
+        expected, actual = self.keras_outputs, self.tflite_outputs
+        if self.language_model:  # one prediction per position
+            expected, actual = ([o.reshape(-1, o.shape[-1]) for o in x] for x in (expected, actual))
+        return parity(expected, actual, self.output_scales)
 
     @cached_property
     def accuracy(self) -> tuple[float | None, float | None]:
@@ -306,17 +315,26 @@ def _check_float_ops(context: CheckContext) -> dict:
     return {"passed": allowed or not left, "ops": left}
 
 
+def _token_inputs(context: CheckContext) -> list[str]:
+    """Names of the file's token-id inputs: int32/int64 inputs of a model with integer inputs."""
+    integer_model = any(_lm.is_integer(t) for t in context.model.inputs)
+    return [t["name"] for t in context.inputs if integer_model and t["dtype"] in _TOKEN_DTYPES]
+
+
 def _check_io_dtypes(context: CheckContext) -> dict:
-    """The file's inputs and outputs have the target's dtypes."""
+    """The file's inputs and outputs have the target's dtypes (token-id inputs stay int32)."""
     target = context.target
     want_in = target.input_dtype if context.integer else "float32"
     want_out = target.output_dtype if context.integer else "float32"
+    tokens = _token_inputs(context)
     inputs = [t["dtype"] for t in context.inputs]
     outputs = [t["dtype"] for t in context.outputs]
+    judged = [t["dtype"] for t in context.inputs if t["name"] not in tokens]
     return {
-        "passed": all(d == want_in for d in inputs) and all(d == want_out for d in outputs),
+        "passed": all(d == want_in for d in judged) and all(d == want_out for d in outputs),
         "inputs": inputs,
         "outputs": outputs,
+        "token_inputs": tokens,
         "expected": [want_in, want_out],
     }
 
@@ -340,6 +358,30 @@ def _check_parity(context: CheckContext) -> dict:
         **figures,
         "min_top1_agreement": target.min_top1_agreement,
         "min_cosine": target.min_cosine,
+    }
+
+
+def _check_perplexity(context: CheckContext) -> dict | None:
+    """A language model keeps its perplexity and next-token predictions in the file."""
+    if not context.language_model or context.samples is None:
+        return None
+    ids = context.samples.arrays[0]
+    figures = {}
+    for side, outputs in (("keras", context.keras_outputs), ("tflite", context.tflite_outputs)):
+        total, count = next_token_nll(outputs[0], ids)
+        figures[side] = float(np.exp(total / count))
+    target = context.target
+    ratio = figures["tflite"] / figures["keras"]
+    agreement = context.parity["top1_agreement"]
+    return {
+        "passed": ratio <= target.max_perplexity_ratio
+        and agreement >= target.min_next_token_agreement,
+        **figures,
+        "ratio": ratio,
+        "next_token_agreement": agreement,
+        "max_perplexity_ratio": target.max_perplexity_ratio,
+        "min_next_token_agreement": target.min_next_token_agreement,
+        "windows": int(len(ids)),
     }
 
 
@@ -376,6 +418,7 @@ CHECKS: dict[str, Callable[[CheckContext], dict | None]] = {
     "float_ops": _check_float_ops,
     "io_dtypes": _check_io_dtypes,
     "parity": _check_parity,
+    "perplexity": _check_perplexity,
     "size": _check_size,
     "reference_kernels": _check_reference_kernels,
     "deterministic": _check_deterministic,
@@ -408,6 +451,23 @@ def _requirement(check) -> str:
     return doc.splitlines()[0].rstrip(".") if doc else "see the figures"
 
 
+_NOT_FIGURES = ("passed", "strict", "worst_tensors")
+
+
+def _named_tensors(failed: dict[str, dict]) -> dict:
+    """`worst_tensors` of the failed checks as one line per tensor, listed first."""
+    worst = [t for r in failed.values() for t in r.get("worst_tensors", ())]
+    if not worst:
+        return {}
+    # The last parts of a tensor's name say where it is; the model prefix repeats.
+    return {
+        "worst_tensors": [
+            f"{t['op']} {'/'.join(t['tensor'].split('/')[-2:])} ({t['rmse_steps']} steps)"
+            for t in worst
+        ]
+    }
+
+
 def raise_strict(target: Target, results: dict[str, dict]) -> None:
     """Raises `TargetError` naming every strict check that failed, with its figures.
 
@@ -425,8 +485,9 @@ def raise_strict(target: Target, results: dict[str, dict]) -> None:
                 f"check(s) {', '.join(failed)} failed ({reasons})",
                 "every strict check of the target to pass",
                 "See the measured values; change the model, the data, or use a less strict target",
+                **_named_tensors(failed),
                 **{
-                    name: {k: v for k, v in r.items() if k not in ("passed", "strict")}
+                    name: {k: v for k, v in r.items() if k not in _NOT_FIGURES}
                     for name, r in failed.items()
                 },
             )

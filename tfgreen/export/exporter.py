@@ -18,7 +18,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tfgreen import _io
+import numpy as np
+
+from tfgreen import _io, _lm
 from tfgreen.errors import (
     CalibrationError,
     TargetError,
@@ -32,7 +34,7 @@ from tfgreen.export import manifest as _manifest
 from tfgreen.export.targets import Target, resolve_target
 from tfgreen.flavor import flavor_of
 from tfgreen.quantization.calibration import prepare_calibration, prepare_validation
-from tfgreen.quantization.ptq import INTEGER_QUANTIZATIONS, convert
+from tfgreen.quantization.ptq import INTEGER_QUANTIZATIONS, convert, quantization_errors
 from tfgreen.tflite.read import float_ops, read_tflite
 
 __all__ = ["ExportReport", "export_tflite"]
@@ -64,6 +66,15 @@ class ExportReport:
         files: Every file written (`.tflite`, manifest, C array).
         calibration: `{"count", "sha256"}` of the calibration samples, or `None`.
         validation: `{"count", "sha256"}` of the validation samples, or `None`.
+        perplexity: For a language model, `{"keras", "tflite", "ratio"}` on
+            the validation tokens; `None` otherwise.
+        next_token_agreement: For a language model, the fraction of
+            positions where the file predicts the same next token as the
+            Keras model; `None` otherwise.
+        attempts: For a language model exported with the target's default
+            quantization, the quantizations tried before the one kept
+            (best first), each `{"quantization", "failed", "perplexity_ratio",
+            "next_token_agreement"}`; empty otherwise.
     """
 
     path: str
@@ -85,6 +96,9 @@ class ExportReport:
     files: list[str] = field(default_factory=list)
     calibration: dict | None = None
     validation: dict | None = None
+    perplexity: dict | None = None
+    next_token_agreement: float | None = None
+    attempts: list[dict] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
@@ -237,6 +251,67 @@ def _convert(model, target: Target, calibration) -> bytes:
         ) from error
 
 
+def _window_length(*datasets) -> int | None:
+    """The window length of the first token-id array given (for a model of any length)."""
+    for data in datasets:
+        array = data[0] if isinstance(data, tuple) and data else data
+        if isinstance(array, np.ndarray) and array.ndim == 2:
+            return int(array.shape[1])
+    return None
+
+
+def _check_tokens(model, *sets) -> None:
+    """Token ids inside the language model's vocabulary (names the first bad window)."""
+    vocab_size = int(model.outputs[0].shape[-1])
+    for name, samples in zip(("calibration_data", "validation_data"), sets, strict=True):
+        if samples is not None:
+            _lm.check_token_ids(samples.arrays[0], vocab_size, name=name)
+
+
+def _ladder(target: Target, quantization, language_model: bool, calibration) -> list[Target]:
+    """The quantizations to try, best first: for a language model on the target's default,
+    full integer falls back to dynamic-range int8 where float ops are allowed."""
+    if not language_model or quantization is not None:
+        return [target]
+    integer = target.quantization in INTEGER_QUANTIZATIONS
+    if not (integer and target.allow_float_ops):
+        return [target]
+    fallback = dataclasses.replace(target, quantization="dynamic")
+    return [fallback] if calibration is None else [target, fallback]
+
+
+def _convert_and_check(model, profile: Target, calibration, validation, language_model: bool):
+    def reconvert() -> bytes:
+        return _convert(model, profile, calibration)
+
+    data = reconvert()
+    samples = validation if validation is not None else calibration
+    context = checks.CheckContext(
+        model, profile, data, read_tflite(data), samples, reconvert, language_model
+    )
+    return context, checks.run_checks(context)
+
+
+def _attempt(profile: Target, failed: list[str], results: dict) -> dict:
+    lm = results.get("perplexity", {})
+    return {
+        "quantization": profile.quantization,
+        "failed": failed,
+        "perplexity_ratio": lm.get("ratio"),
+        "next_token_agreement": lm.get("next_token_agreement"),
+    }
+
+
+def _worst_tensors(model, profile: Target, calibration) -> list[dict]:
+    """The tensors full-integer quantization hurts most, to name in a refusal."""
+    return quantization_errors(
+        model,
+        calibration.representative(),
+        batch_size=1 if profile.static_shapes else None,
+        per_channel_dense=profile.per_channel_dense,
+    )
+
+
 def _files(path: Path, data: bytes, target: Target) -> dict[Path, bytes]:
     """The `.tflite` file and, for targets that want one, its C array."""
     files = {path: data}
@@ -249,10 +324,17 @@ def _files(path: Path, data: bytes, target: Target) -> dict[Path, bytes]:
 
 
 def _report(
-    path: Path, context: checks.CheckContext, results: dict, files, calibration, validation
+    path: Path,
+    context: checks.CheckContext,
+    results: dict,
+    files,
+    calibration,
+    validation,
+    attempts: list[dict],
 ):
     manifest_path = path.with_name(path.name + ".json")
     accuracy, keras_accuracy = context.accuracy
+    lm = results.get("perplexity")
     return ExportReport(
         path=str(path),
         size_bytes=len(context.data),
@@ -273,6 +355,9 @@ def _report(
         files=[str(p) for p in files] + [str(manifest_path)],
         calibration=None if calibration is None else calibration.fingerprint(),
         validation=None if validation is None else validation.fingerprint(),
+        perplexity=None if lm is None else {k: lm[k] for k in ("keras", "tflite", "ratio")},
+        next_token_agreement=None if lm is None else lm["next_token_agreement"],
+        attempts=attempts,
     )
 
 
@@ -289,6 +374,16 @@ def export_tflite(
     Writes `path`, the manifest `<path>.json` and for `mcu` a C array
     (`.cc` + `.h`), all atomically, after every strict check passed.
 
+    A language model (token ids in, `[batch, seq_len, vocab]` logits out,
+    including a KerasHub CausalLM, exported with a padding mask of ones)
+    keeps its int32 token input on every target. Its `validation_data` is
+    token ids; the strict `perplexity` check compares the file's perplexity
+    and next-token predictions with the Keras model's, and the report and
+    the manifest carry both. With the target's default quantization, a
+    full-integer file that fails that check falls back to dynamic-range int8
+    where the target allows float ops (`edge-cpu`); on all-integer targets the
+    export is refused, naming the tensors quantization hurt most.
+
     Args:
         model: A built Keras 3 or tf_keras model (load files with `tfgreen.load_model`).
         path: Output file, ending in `.tflite`.
@@ -300,7 +395,8 @@ def export_tflite(
             of arrays, a `tf.data.Dataset` or a generator); up to 200 are
             used, chosen reproducibly. Defaults to `None`.
         validation_data: `(x, y)` or `x` for parity and accuracy; without it
-            parity uses the calibration samples. Defaults to `None`.
+            parity uses the calibration samples. For a language model,
+            token-id windows `[n, seq_len]`. Defaults to `None`.
 
     Returns:
         An `ExportReport`.
@@ -315,25 +411,43 @@ def export_tflite(
                                    calibration_data=x_train[:200], validation_data=(x_test, y_test))
     report.inputs[0]["dtype"], report.parity["top1_agreement"]  # ('uint8', 0.99...)
     ```
+
+    A language model on the bundled text (tiny and untrained here):
+    >>> from tfgreen.datasets import load_text
+    >>> from tfgreen.models import tiny_gpt
+    >>> data = load_text(seq_len=16, vocab_size=300)
+    >>> lm = tiny_gpt(vocab_size=300, seq_len=16, embed_dim=16, num_layers=1)
+    >>> report = tfgreen.export_tflite(lm, "lm.tflite", target="cpu", validation_data=data.val[:8])
+    >>> report.inputs[0]["dtype"], round(report.perplexity["ratio"], 4)
+    ('int32', 1.0)
     """
     started = time.perf_counter()
     path, model = _check_path(path), _check_model(model)
     profile = resolve_target(target, quantization)
     _io.check_writable(path, [f.name for f in _files(path, b"", profile)] + [path.name + ".json"])
+    language_model = _lm.is_language_model(model)
+    if language_model:
+        model = _lm.single_input(model, _window_length(validation_data, calibration_data))
     calibration = None if calibration_data is None else prepare_calibration(model, calibration_data)
     validation = None if validation_data is None else prepare_validation(model, validation_data)
+    if language_model:
+        _check_tokens(model, calibration, validation)
     _require_data(profile, calibration, validation)
-
-    def reconvert() -> bytes:
-        return _convert(model, profile, calibration)
-
-    data = reconvert()
-    samples = validation if validation is not None else calibration
-    context = checks.CheckContext(model, profile, data, read_tflite(data), samples, reconvert)
-    results = checks.run_checks(context)
+    attempts: list[dict] = []
+    ladder = _ladder(profile, quantization, language_model, calibration)
+    for step, profile in enumerate(ladder):
+        context, results = _convert_and_check(
+            model, profile, calibration, validation, language_model
+        )
+        failed = [n for n, r in results.items() if r["strict"] and r["passed"] is False]
+        if not failed or step == len(ladder) - 1:
+            break
+        attempts.append(_attempt(profile, failed, results))
+    if "perplexity" in failed and context.integer and calibration is not None:
+        results["perplexity"]["worst_tensors"] = _worst_tensors(model, profile, calibration)
     checks.raise_strict(profile, results)
-    files = _files(path, data, profile)
-    report = _report(path, context, results, files, calibration, validation)
+    files = _files(path, context.data, profile)
+    report = _report(path, context, results, files, calibration, validation, attempts)
     extra = {p: b for p, b in files.items() if p != path}
     manifest = _manifest.from_report(report, profile, flavor_of(model), extra, started)
     _manifest.write_all({**files, Path(report.manifest_path): _manifest.to_bytes(manifest)})

@@ -64,6 +64,12 @@ class Target:
             Defaults to `0.98`.
         min_cosine: Smallest mean cosine similarity of the outputs.
             Defaults to `0.99`.
+        max_perplexity_ratio: For a language model, largest perplexity of
+            the file over the Keras model's on the validation tokens.
+            Defaults to `1.03`.
+        min_next_token_agreement: For a language model, smallest fraction
+            of positions where the file and the Keras model predict the same
+            next token. Defaults to `0.95`.
         max_reference_lsb: Largest difference between the optimized and the
             reference kernels, in output quantization steps; `None` skips the
             check. Defaults to `None`.
@@ -93,6 +99,8 @@ class Target:
     size_budget_bytes: int | None = None
     min_top1_agreement: float = 0.98
     min_cosine: float = 0.99
+    max_perplexity_ratio: float = 1.03
+    min_next_token_agreement: float = 0.95
     max_reference_lsb: float | None = None
     deterministic: bool = False
     per_channel_dense: bool = False
@@ -126,6 +134,14 @@ class Target:
         )
         for field in ("min_top1_agreement", "min_cosine"):
             _validate.fraction(field, getattr(self, field), closed=True, example=0.98, fix=fix)
+        _validate.fraction(
+            "min_next_token_agreement",
+            self.min_next_token_agreement,
+            closed=True,
+            example=0.95,
+            fix=fix,
+        )
+        _validate.number("max_perplexity_ratio", self.max_perplexity_ratio, minimum=1, fix=fix)
         _validate.number(
             "max_reference_lsb", self.max_reference_lsb, minimum=0, allow_none=True, fix=fix
         )
@@ -228,28 +244,34 @@ class Target:
         return cls.from_dict(data, source=str(path))
 
 
-_STRICT_INT = ("float_ops", "io_dtypes", "size")
+# A language model's perplexity check is strict everywhere: a collapse is never silent.
+_STRICT_FLOAT = ("io_dtypes", "perplexity")
+_STRICT_INT = ("float_ops", "io_dtypes", "size", "perplexity")
 _BUILTIN = {
     t.name: t
     for t in (
         Target(
             "cpu",
             description="desktop/server CPU: plain float32",
-            strict=("io_dtypes",),
+            max_perplexity_ratio=1.005,
+            min_next_token_agreement=0.99,
+            strict=_STRICT_FLOAT,
         ),
         Target(
             "edge-cpu",
             quantization="int8",
             min_top1_agreement=0.95,
             min_cosine=0.98,
-            strict=("io_dtypes",),
+            strict=_STRICT_FLOAT,
             description="Cortex-A / x86 edge board (Raspberry Pi, automotive Linux) with "
             "XNNPACK: int8 kernels, float I/O, float fallback allowed",
         ),
         Target(
             "edge-gpu",
             quantization="float16",
-            strict=("io_dtypes",),
+            max_perplexity_ratio=1.01,
+            min_next_token_agreement=0.98,
+            strict=_STRICT_FLOAT,
             description="mobile GPU delegate (Android/iOS): float16 weights, float32 I/O",
         ),
         Target(
