@@ -7,6 +7,13 @@ small student from the baseline, exports the results for the `edge-cpu`,
 model side by side with `tfgreen.compare`, and writes `report.md` with the
 table, PNG plots, the `.tflite` files and their manifests. Training energy is
 tracked with CodeCarbon (an estimate where the machine has no energy counter).
+
+Then the language-model pipeline, in `out/language_model/`: a small causal
+transformer (`tfgreen.models.tiny_gpt`) trained on the bundled text, pruned
+to 50% (attention and feed-forward kernels), fine-tuned quantization-aware,
+exported for `cpu` and `edge-cpu` (an `mcu` export is tried and its refusal
+recorded), and compared by perplexity, next-token agreement, size, tokens per
+second and joules per token, with a few lines of greedy text from each model.
 The `tfgreen demo` command is `tfgreen.cli.demo`.
 """
 
@@ -23,13 +30,20 @@ _EPOCHS = {
     "full": {"baseline": 20, "prune": 8, "qat": 3, "distill": 20},
     "quick": {"baseline": 4, "prune": 3, "qat": 1, "distill": 4},
 }
+# The language model: windows of text, training windows used, epochs per stage.
+_LM = {
+    "full": {"seq_len": 64, "embed_dim": 64, "windows": None, "train": 6, "prune": 3, "qat": 1},
+    "quick": {"seq_len": 32, "embed_dim": 32, "windows": 1024, "train": 2, "prune": 1, "qat": 1},
+}
+_PROMPT = "The return statement"
+_NOTE_CHARS = 900  # a refusal's headline, the named tensors and the figures
 
 
 def _step(text: str, started: float) -> None:
     print(f"[tfgreen demo {time.perf_counter() - started:5.0f}s] {text}", flush=True)
 
 
-def _fit(model, x, y, epochs: int, callbacks: list, label: str, started: float):
+def _fit(model, x, y, epochs: int, callbacks: list, label: str, started: float, sample_weight=None):
     import tfgreen
 
     tracker = tfgreen.callbacks.EnergyTracker(country_iso_code="DEU", tracking_mode="process")
@@ -37,6 +51,7 @@ def _fit(model, x, y, epochs: int, callbacks: list, label: str, started: float):
     model.fit(
         x,
         y,
+        sample_weight=sample_weight,
         epochs=epochs,
         batch_size=32,
         verbose=2,
@@ -44,6 +59,110 @@ def _fit(model, x, y, epochs: int, callbacks: list, label: str, started: float):
         validation_split=0.0,
     )
     return tracker
+
+
+def _greedy(model, tokenizer, prompt: str, new_tokens: int) -> str:
+    """Greedy continuation of `prompt` by a fixed-length Keras LM (last window each step)."""
+    import numpy as np
+
+    ids = list(tokenizer.encode(prompt))
+    seq_len = int(model.inputs[0].shape[1])
+    for _ in range(new_tokens):
+        window = ids[-seq_len:]
+        padded = np.zeros((1, seq_len), "int32")
+        padded[0, : len(window)] = window
+        logits = np.asarray(model(padded, training=False))
+        ids.append(int(logits[0, len(window) - 1].argmax()))
+    return tokenizer.decode(ids)
+
+
+def _language_model(out: Path, quick: bool, seed: int, started: float):
+    """The language-model pipeline (see the module docstring); returns its `Comparison`."""
+    import keras
+
+    import tfgreen
+    from tfgreen.datasets import load_text, next_token_targets
+    from tfgreen.errors import TargetError
+    from tfgreen.models import tiny_gpt
+
+    plan = _LM["quick" if quick else "full"]
+    out.mkdir(parents=True, exist_ok=True)
+    _step("loading bundled text (Python's pydoc topics, in-memory BPE, no download)", started)
+    data = load_text(seq_len=plan["seq_len"], vocab_size=512)
+    x = data.train if plan["windows"] is None else data.train[: plan["windows"]]
+    y, weights = next_token_targets(x)
+    val = data.val[:256] if quick else data.val
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+    lm = tiny_gpt(
+        vocab_size=512,
+        seq_len=plan["seq_len"],
+        embed_dim=plan["embed_dim"],
+        ff_dim=2 * plan["embed_dim"],
+        seed=seed,
+    )
+    lm.compile(keras.optimizers.Adam(1e-2), loss)
+    lm_tracker = _fit(lm, x, y, plan["train"], [], "tiny GPT on the text", started, weights)
+
+    pruned = tfgreen.prune(lm, sparsity=0.5)
+    pruned.compile(keras.optimizers.Adam(1e-3), loss)
+    prune_tracker = _fit(
+        pruned,
+        x,
+        y,
+        plan["prune"],
+        [tfgreen.callbacks.Pruning()],
+        "pruning attention and feed-forward to 50%",
+        started,
+        weights,
+    )
+    slim = tfgreen.strip(pruned)
+    qat = tfgreen.quantize_aware(slim)
+    qat.compile(keras.optimizers.Adam(1e-4), loss)
+    qat_tracker = _fit(qat, x, y, plan["qat"], [], "quantization-aware fine-tune", started, weights)
+
+    exports = [
+        ("LM cpu float32", lm, "cpu"),
+        ("LM edge-cpu", lm, "edge-cpu"),
+        ("pruned LM edge-cpu", slim, "edge-cpu"),
+        ("pruned+QAT LM edge-cpu", qat, "edge-cpu"),
+        ("LM mcu", lm, "mcu"),
+    ]
+    candidates = {"LM (keras)": {"model": lm, "tracker": lm_tracker}}
+    compression = {
+        "training_kwh": prune_tracker.energy_kwh + qat_tracker.energy_kwh,
+        "training_co2_kg": prune_tracker.co2_kg + qat_tracker.co2_kg,
+    }
+    notes = []
+    for name, model, target in exports:
+        _step(f"exporting {name}", started)
+        file = out / f"{name.replace(' ', '_').replace('+', '_')}.tflite"
+        try:
+            report = tfgreen.export_tflite(
+                model, file, target=target, calibration_data=x[:200], validation_data=val
+            )
+        except TargetError as error:
+            notes.append(f"{name}: refused. {str(error)[:_NOTE_CHARS]}")
+            continue
+        candidates[name] = {"model": report.path, **(compression if model is qat else {})}
+        tried = ", ".join(f"{a['quantization']} failed {a['failed']}" for a in report.attempts)
+        notes.append(
+            f"{name}: {report.quantization}, perplexity ratio {report.perplexity['ratio']:.4f}, "
+            f"next-token agreement {report.next_token_agreement:.3f}"
+            + (f" (tried first: {tried})" if tried else "")
+        )
+    for label, model in (("float", lm), ("pruned", slim)):
+        notes.append(
+            f"greedy text, {label} Keras model: {_greedy(model, data.tokenizer, _PROMPT, 16)!r}"
+        )
+    _step("measuring the language models side by side (perplexity, tokens/s, J/token)", started)
+    result = tfgreen.compare(
+        candidates, val, runs=20 if quick else 100, energy_seconds=0.3 if quick else 1.0
+    )
+    result.notes.extend(notes)
+    result.save(out, title="tfgreen demo: tiny GPT on bundled text, pruned, QAT, exported")
+    print(result.to_text())
+    return result
 
 
 def run_demo(out: str | Path = "tfgreen-demo", quick: bool = False, seed: int = 0):
@@ -170,4 +289,6 @@ def run_demo(out: str | Path = "tfgreen-demo", quick: bool = False, seed: int = 
     result.save(out, title="tfgreen demo: digits CNN, pruned, quantized, distilled, exported")
     print(result.to_text())
     _step(f"wrote {out / 'report.md'}", started)
+    _language_model(out / "language_model", quick, seed, started)
+    _step(f"wrote {out / 'language_model' / 'report.md'}", started)
     return result
