@@ -178,3 +178,33 @@ def test_keras_hub_gpt2_exports_for_edge_cpu(gpt2_lm, text_data, tmp_path):
     assert report.perplexity["ratio"] <= 1.03
     assert report.next_token_agreement >= 0.95
     assert report.perplexity["keras"] < 130  # trained: far below the uniform 512
+
+
+@pytest.mark.parametrize("flavor", ["keras3"])
+def test_cli_exports_a_saved_lm_with_token_ids_from_npy(tiny_lm, text_data, tmp_path, python_run):
+    tiny_lm.save(tmp_path / "lm.keras")
+    np.save(tmp_path / "train.npy", text_data.train[:64])
+    np.save(tmp_path / "val.npy", text_data.val[:64])
+    done = python_run(
+        "-m",
+        "tfgreen",
+        "export",
+        str(tmp_path / "lm.keras"),
+        "-o",
+        str(tmp_path / "lm.tflite"),
+        "--target",
+        "edge-cpu",
+        "--calibration",
+        str(tmp_path / "train.npy"),
+        "--validation",
+        str(tmp_path / "val.npy"),
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "quantization dynamic" in done.stdout
+    assert (
+        "next-token agreement" in done.stdout
+        and "tried      int8: failed perplexity" in done.stdout
+    )
+    manifest = json.loads((tmp_path / "lm.tflite.json").read_text())
+    assert manifest["perplexity"]["ratio"] <= 1.03

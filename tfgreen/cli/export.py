@@ -29,7 +29,8 @@ def load_arrays(path: str | Path, labels: bool = False):
     Args:
         path: A `.npy` file (one array of inputs) or a `.npz` file with `x`
             (or `x0`, `x1`, ... for several inputs) and, for validation, `y`.
-        labels: Return `(x, y)`; the file must then be a `.npz` with `y`.
+        labels: Return `(x, y)` when the file is a `.npz` holding `y`; `x`
+            alone otherwise (parity only, or token ids of a language model).
             Defaults to `False`.
 
     Returns:
@@ -57,32 +58,23 @@ def load_arrays(path: str | Path, labels: bool = False):
             )
         ) from error
     if isinstance(loaded, np.ndarray):
-        if labels:
-            raise CalibrationError(
-                message(
-                    "Validation data needs labels",
-                    "a .npz file with arrays x and y",
-                    "Save it with np.savez(path, x=x_val, y=y_val)",
-                    path=str(path),
-                )
-            )
         return loaded
     with loaded:
         keys = list(loaded.files)
         inputs = (
             ["x"] if "x" in keys else sorted(k for k in keys if k[:1] == "x" and k[1:].isdigit())
         )
-        if not inputs or (labels and "y" not in keys):
+        if not inputs:
             raise CalibrationError(
                 message(
                     "The .npz file lacks the expected arrays",
-                    "x (or x0, x1, ...)" + (" and y" if labels else ""),
+                    "x (or x0, x1, ...), and y for labelled validation data",
                     "Save it with np.savez(path, x=x, y=y)",
                     keys=keys,
                 )
             )
         x = loaded[inputs[0]] if len(inputs) == 1 else [loaded[k] for k in inputs]
-        return (x, loaded["y"]) if labels else x
+        return (x, loaded["y"]) if labels and "y" in keys else x
 
 
 @contextlib.contextmanager
@@ -123,7 +115,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="override the target's quantization",
     )
     parser.add_argument("--calibration", help="calibration inputs: .npy, or .npz with x")
-    parser.add_argument("--validation", help="validation data: .npz with x and y")
+    parser.add_argument(
+        "--validation",
+        help="validation data: .npz with x and y, or .npy of inputs (token ids for a language model)",
+    )
     parser.add_argument(
         "--trust-model",
         action="store_true",
@@ -166,6 +161,14 @@ def run(args: argparse.Namespace) -> int:
         )
     if report.accuracy is not None:
         print(f"accuracy   tflite {report.accuracy:.4f}, keras {report.keras_accuracy:.4f}")
+    if report.perplexity is not None:
+        p = report.perplexity
+        print(
+            f"perplexity tflite {p['tflite']:.4f}, keras {p['keras']:.4f} (ratio {p['ratio']:.4f}), "
+            f"next-token agreement {report.next_token_agreement:.4f}"
+        )
+    for attempt in report.attempts:
+        print(f"tried      {attempt['quantization']}: failed {', '.join(attempt['failed'])}")
     print(f"latency    {report.latency_ms:.4f} ms p50 (LiteRT, 1 thread)")
     print(
         "checks     "
