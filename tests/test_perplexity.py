@@ -104,9 +104,7 @@ def test_bad_arguments(model3):
 
 
 def test_classifier_is_not_a_language_model():
-    from tfgreen.models import small_mlp
-
-    from tfgreen.models import tiny_encoder_classifier
+    from tfgreen.models import small_mlp, tiny_encoder_classifier
 
     with pytest.raises(TfgreenTypeError, match="does not take token ids alone"):
         perplexity(small_mlp(), np.zeros((2, 64), "int32"))

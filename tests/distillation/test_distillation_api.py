@@ -262,5 +262,7 @@ def test_flavour_class_of_the_other_keras_is_refused(teacher):
     class Mine(other):
         pass
 
-    with pytest.raises(tfgreen.errors.TfgreenTypeError, match=r"other Keras.*Subclass tfgreen.Distiller"):
+    with pytest.raises(
+        tfgreen.errors.TfgreenTypeError, match=r"other Keras.*Subclass tfgreen.Distiller"
+    ):
         Mine(teacher, small_mlp(flavor, hidden=(8,), seed=2))

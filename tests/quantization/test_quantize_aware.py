@@ -171,7 +171,9 @@ def test_bad_arguments_raise_before_work(flavor, trained_cnn):
         tfgreen.quantize_aware(trained_cnn, preserve_sparsity="yes")
     with pytest.raises(tfgreen.errors.TfgreenValueError, match="No layer is left"):
         tfgreen.quantize_aware(trained_cnn, layers=["conv1"], keep_float=["conv1"])
-    with pytest.raises(tfgreen.errors.UnsupportedLayerError, match=r"conv1.*tfgreen\.strip\(model\)"):
+    with pytest.raises(
+        tfgreen.errors.UnsupportedLayerError, match=r"conv1.*tfgreen\.strip\(model\)"
+    ):
         tfgreen.quantize_aware(tfgreen.prune(trained_cnn, sparsity=0.5))
 
 
