@@ -24,7 +24,7 @@ import tf_keras
 
 from tfgreen.errors import UnsupportedLayerError, message
 from tfgreen.flavor import tfmot
-from tfgreen.pruning._clone import fresh_copy
+from tfgreen.pruning._clone import clone_layers, fresh_copy
 from tfgreen.pruning._kernels import Kernel, find_kernels
 from tfgreen.pruning.schedules import (
     Plan,
@@ -43,7 +43,7 @@ __all__ = [
     "structure_problem",
     "xnnpack_layers",
     "driver_for",
-    "wrap",
+    "prune_model",
     "wrappers",
     "kernel_and_mask",
     "masked_kernels",
@@ -176,14 +176,24 @@ def driver_for(schedule: PruningSchedule) -> _DrivenSchedule:
     return _DrivenSchedule(schedule)
 
 
-def wrap(layer, driver: _DrivenSchedule, structure: str | None, embeddings: bool):
-    """Wraps a fresh copy of a tf_keras `layer` in tfmot's `PruneLowMagnitude`.
+def prune_model(model, chosen: dict[str, bool], driver: _DrivenSchedule, structure: str | None):
+    """A copy of a tf_keras model with the `chosen` layers in tfmot's `PruneLowMagnitude`.
 
-    `embeddings` needs no handling here: tfmot prunes an Embedding's table
-    whenever the layer is wrapped, and `prune` wraps one only when asked to.
+    The embeddings flag of `chosen` needs no handling here: tfmot prunes an
+    Embedding's table whenever the layer is wrapped, and `prune` chooses one
+    only when asked to.
     """
-    return _adapter().PruneLowMagnitude(
-        fresh_copy(layer), pruning_schedule=driver, sparsity_m_by_n=parse_structure(structure)
+    adapter = _adapter()
+    m_by_n = parse_structure(structure)
+    return clone_layers(
+        model,
+        lambda layer: (
+            adapter.PruneLowMagnitude(
+                fresh_copy(layer), pruning_schedule=driver, sparsity_m_by_n=m_by_n
+            )
+            if layer.name in chosen
+            else None
+        ),
     )
 
 

@@ -15,7 +15,6 @@ from tfgreen import _validate
 from tfgreen.distribute import check_strategy, strategy_of
 from tfgreen.errors import TfgreenTypeError, TfgreenValueError, UnsupportedLayerError, message
 from tfgreen.flavor import backend, flavor_of, keras_for
-from tfgreen.pruning._clone import clone_layers
 from tfgreen.pruning._kernels import find_kernels, zero_fraction
 from tfgreen.pruning.schedules import (
     ConstantSparsity,
@@ -242,15 +241,7 @@ def prune(
         chosen = dict.fromkeys(pruning.xnnpack_layers(model), False)
     else:
         chosen = _select(model, pruning, layers, m_by_n, embeddings)
-    driver = pruning.driver_for(schedule)
-    return clone_layers(
-        model,
-        lambda layer: (
-            pruning.wrap(layer, driver, structure, chosen[layer.name])
-            if layer.name in chosen
-            else None
-        ),
-    )
+    return pruning.prune_model(model, chosen, pruning.driver_for(schedule), structure)
 
 
 def strip(model):
@@ -314,8 +305,9 @@ def sparsity(model) -> dict[str, float]:
             for path, kernel in pruning.masked_kernels(wrapper).items()
         }
     keras = keras_for(model)
-    return {
-        kernel.path: zero_fraction(kernel.variable)
-        for layer in model.layers
-        for kernel in find_kernels(layer, keras, embeddings=True)
-    }
+    found: dict[int, tuple[str, float]] = {}
+    for layer in model.layers:
+        for kernel in find_kernels(layer, keras, embeddings=True):
+            # A weight shared by two top-level layers (a tied LM head) is named once.
+            found.setdefault(id(kernel.variable), (kernel.path, zero_fraction(kernel.variable)))
+    return dict(found.values())
