@@ -167,7 +167,13 @@ def test_m_by_n_refused_on_tf_keras_attention(tiny_lm, flavor):
     with pytest.warns(UserWarning, match=r"leaves 2 layer\(s\) dense: block0_attention/query"):
         pruned = tfgreen.prune(tiny_lm, structure="2:4")
     wrapped = {layer.layer.name for layer in pruned_layers(pruned)}
-    assert wrapped == {"block0_ffn_in", "block0_ffn_out", "block1_ffn_in", "block1_ffn_out", "logits"}
+    assert wrapped == {
+        "block0_ffn_in",
+        "block0_ffn_out",
+        "block1_ffn_in",
+        "block1_ffn_out",
+        "logits",
+    }
 
 
 # ---- KerasHub (Keras 3 only) ---------------------------------------------------------
@@ -215,28 +221,52 @@ def hub_lm(text_data):
 
 @pytest.fixture(scope="module")
 def pruned_hub(hub_lm, text_data):
-    pruned = tfgreen.prune(hub_lm, sparsity=0.5, schedule="constant")
-    _fit_hub(pruned, text_data.train[:128])
+    """`hub_lm` pruned "2:4" with its ReversibleEmbedding (2 steps), and its stripped copy."""
+    pruned = tfgreen.prune(hub_lm, structure="2:4", embeddings=True)
+    _fit_hub(pruned, text_data.train[:64])
     return pruned, tfgreen.strip(pruned)
 
 
-def test_kerashub_keeps_class_and_tied_head(pruned_hub, hub_lm, text_data):
+def test_kerashub_table_only_when_opted_in(hub_lm):
+    import keras
+
+    (wrapper,) = pruned_layers(tfgreen.prune(hub_lm, sparsity=0.5))
+    paths = [kernel.path for kernel in wrapper.kernels]
+    assert len(paths) == 12 and not any("token_embedding" in p for p in paths)
+    assert all(
+        isinstance(k.layer, keras.layers.EinsumDense | keras.layers.Dense) for k in wrapper.kernels
+    )
+
+
+def test_kerashub_attention_table_and_m_by_n(pruned_hub, hub_lm):
     pruned, stripped = pruned_hub
     assert type(pruned) is type(hub_lm) and type(stripped) is type(hub_lm)
     reached = tfgreen.sparsity(pruned)
     attention = _attention_paths(reached)
     assert len(attention) == 8 and all("self_attention" in p for p in attention)
-    for path in attention + [p for p in reached if "feedforward" in p]:
-        assert abs(reached[path] - 0.5) <= 1e-3, (path, reached[path])
-    # The ReversibleEmbedding stays dense and is still the LM head.
+    assert len(reached) == 13  # the token table + 2 x (4 attention + 2 feed-forward)
+    for path, value in reached.items():
+        assert abs(value - 0.5) <= 1e-3, (path, value)
+    import keras
+
+    kernels = find_kernels(stripped.backbone, keras, embeddings=True)
+    assert sorted(k.path for k in kernels) == sorted(reached)
+    attention_owner = stripped.backbone.get_layer("transformer_layer_0")._self_attention_layer
+    assert type(attention_owner).__name__ == "CachedMultiHeadAttention"
+    for kernel in kernels:
+        assert _groups_hold(kernel, 2, 4), kernel.path
+
+
+def test_kerashub_stripped_keeps_tied_head_and_generates(pruned_hub, text_data):
+    pruned, stripped = pruned_hub
+    # The pruned ReversibleEmbedding is still the LM head: one table, tied.
     table = stripped.backbone.token_embedding
     assert stripped.layers[-1] is table and table.tie_weights
-    assert tfgreen.sparsity(stripped)["gpt2_backbone/token_embedding"] == 0.0
+    assert type(table).__name__ == "ReversibleEmbedding"
     ids = text_data.val[:4]
-    hidden = stripped.backbone(_hub_inputs(ids))
-    head = np.asarray(hidden) @ np.asarray(table.embeddings).T
+    hidden = np.asarray(stripped.backbone(_hub_inputs(ids)))
     logits = stripped.predict(_hub_inputs(ids), verbose=0)
-    assert np.abs(logits - head).max() < 1e-4
+    assert np.abs(logits - hidden @ np.asarray(table.embeddings).T).max() < 1e-4
     assert np.abs(logits - pruned.predict(_hub_inputs(ids), verbose=0)).max() < 1e-5
     assert math.isfinite(perplexity(stripped, text_data.val[:16]))
     stripped.compile(sampler="greedy")
@@ -247,16 +277,11 @@ def test_kerashub_keeps_class_and_tied_head(pruned_hub, hub_lm, text_data):
     assert np.array_equal(out["token_ids"][:, :4], text_data.val[:2, :4])
 
 
-def test_kerashub_m_by_n_with_reversible_embedding(hub_lm, text_data):
-    pruned = tfgreen.prune(hub_lm, structure="2:4", embeddings=True)
-    _fit_hub(pruned, text_data.train[:64])
-    stripped = tfgreen.strip(pruned)
-    import keras
+def test_kerashub_saved_while_pruned_loads_plain_with_its_zeros(pruned_hub, tmp_path):
+    from tfgreen.loading import load_model
 
-    kernels = find_kernels(stripped.backbone, keras, embeddings=True)
-    assert len(kernels) == 13  # token table + 2 x (4 attention + 2 feed-forward)
-    for kernel in kernels:
-        assert _groups_hold(kernel, 2, 4), kernel.path
-        assert abs(float(np.mean(np.asarray(kernel.variable) == 0)) - 0.5) <= 1e-3, kernel.path
-    head = stripped.layers[-1]
-    assert head is stripped.backbone.token_embedding  # the pruned table is the head
+    pruned, _ = pruned_hub
+    pruned.save(tmp_path / "lm.keras")
+    loaded = load_model(tmp_path / "lm.keras")
+    assert type(loaded) is type(pruned) and not pruned_layers(loaded)
+    assert tfgreen.sparsity(loaded) == tfgreen.sparsity(pruned)

@@ -399,9 +399,7 @@ def _masked_values(wrapped: list) -> dict[int, np.ndarray]:
 
 def _weights_of(layer, masked: dict[int, np.ndarray]) -> list[np.ndarray]:
     """The layer's weight values, the pruned kernels among them masked."""
-    return [
-        masked[id(v)] if id(v) in masked else ops.convert_to_numpy(v) for v in layer.weights
-    ]
+    return [masked[id(v)] if id(v) in masked else ops.convert_to_numpy(v) for v in layer.weights]
 
 
 def _plain_weights(layer) -> list[np.ndarray]:
@@ -419,7 +417,9 @@ def strip(model):
     if not _rebuilds_itself(model):
         return clone_layers(
             model,
-            lambda layer: fresh_copy(layer.layer) if isinstance(layer, _PruneLowMagnitude) else None,
+            lambda layer: (
+                fresh_copy(layer.layer) if isinstance(layer, _PruneLowMagnitude) else None
+            ),
             _plain_weights,
         )
     masked = _masked_values(wrappers(model))

@@ -191,7 +191,9 @@ def prune(
     A model whose class builds itself from its config (a KerasHub
     `GPT2CausalLM`, Gemma or Llama CausalLM) comes back as its own class,
     with its tied embedding still tied, and so does `tfgreen.strip` of it:
-    `generate()` works on the result. Save such a model after `strip`.
+    `generate()` works on the result. Save such a model after `strip`: saved
+    while pruned, it keeps its weights (zeros included) but loads without
+    its masks, as a plain model.
 
     Args:
         model: A built Keras 3 or tf_keras model.
