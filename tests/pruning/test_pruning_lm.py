@@ -176,6 +176,30 @@ def test_m_by_n_refused_on_tf_keras_attention(tiny_lm, flavor):
     }
 
 
+def test_pruned_lm_saves_and_loads_pruned(pruned_lm, text_data, tmp_path):
+    from tfgreen.loading import load_model
+
+    pruned, _ = pruned_lm
+    pruned.save(tmp_path / "pruned.keras")
+    loaded = load_model(tmp_path / "pruned.keras")
+    assert len(pruned_layers(loaded)) == 7
+    assert tfgreen.sparsity(loaded) == tfgreen.sparsity(pruned)
+    ids = text_data.val[:4]
+    assert np.abs(loaded.predict(ids, verbose=0) - pruned.predict(ids, verbose=0)).max() < 1e-5
+
+
+def test_einsum_dense_pruned(flavor, seed):
+    keras = keras_for(flavor)
+    inputs = keras.Input((8, 16))
+    hidden = keras.layers.EinsumDense("abc,cd->abd", (8, 32), name="mix")(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(4, name="out")(hidden))
+    pruned = tfgreen.prune(model, sparsity=0.75, schedule="constant", layers=["mix"])
+    pruned.compile(keras.optimizers.Adam(1e-3), "mse", jit_compile=False)
+    x = np.random.default_rng(0).normal(size=(64, 8, 16)).astype("float32")
+    pruned.fit(x, x[..., :4], epochs=1, verbose=0, callbacks=[tfgreen.callbacks.Pruning()])
+    assert tfgreen.sparsity(tfgreen.strip(pruned)) == {"mix": 0.75, "out": 0.0}
+
+
 # ---- KerasHub (Keras 3 only) ---------------------------------------------------------
 
 
