@@ -112,7 +112,7 @@ def test_stripped_lm_perplexity_is_finite_and_close(pruned_lm, tiny_lm, text_dat
     _, stripped = pruned_lm
     val = text_data.val[:64]
     dense, sparse = perplexity(tiny_lm, val), perplexity(stripped, val)
-    assert math.isfinite(sparse) and 1.0 < sparse < 1.5 * dense, (dense, sparse)
+    assert math.isfinite(sparse) and 1.0 < sparse < 1.2 * dense, (dense, sparse)
 
 
 def _tflite_name(name: str) -> str:
@@ -309,3 +309,23 @@ def test_kerashub_saved_while_pruned_loads_plain_with_its_zeros(pruned_hub, tmp_
     loaded = load_model(tmp_path / "lm.keras")
     assert type(loaded) is type(pruned) and not pruned_layers(loaded)
     assert tfgreen.sparsity(loaded) == tfgreen.sparsity(pruned)
+
+
+def test_functional_around_a_backbone_keeps_its_head_tied():
+    # (Keras 3.15.1 itself can't load such a model from .keras, pruned or not.)
+    import keras
+
+    keras.utils.set_random_seed(0)
+    backbone = _gpt2(300).backbone
+    hidden = backbone(backbone.input)
+    lm = keras.Model(backbone.input, backbone.token_embedding(hidden, reverse=True))
+    pruned = tfgreen.prune(lm, sparsity=0.5, embeddings=True)
+    (wrapper,) = pruned_layers(pruned)
+    head = pruned.layers[-1]
+    assert head is wrapper.layer.token_embedding  # one table: input lookup and LM head
+    assert f"{backbone.name}/token_embedding" in [kernel.path for kernel in wrapper.kernels]
+    stripped = tfgreen.strip(pruned)
+    assert stripped.layers[-1] is stripped.get_layer(backbone.name).token_embedding
+    ids = np.arange(32, dtype="int32").reshape(2, 16)
+    inputs = _hub_inputs(ids)
+    assert np.abs(stripped.predict(inputs, verbose=0) - lm.predict(inputs, verbose=0)).max() < 1e-5

@@ -228,13 +228,12 @@ def prune_model(model, chosen: dict[str, bool], driver: PruningSchedule, structu
     its own graph (a KerasHub CausalLM) is rebuilt from its config instead,
     so it keeps its class, methods and tied weights; its wrappers are then
     attached to it outside the graph (the masks act through the kernels'
-    constraints, so they need not be called), and a chosen layer nested in
-    another chosen one (the CausalLM's LM head, the backbone's token
-    embedding) is pruned once, with the outer one.
+    constraints, so they need not be called).
 
     Args:
         model: A built Keras 3 model.
-        chosen: `{top-level layer name: also prune its embedding tables}`.
+        chosen: `{top-level layer name: also prune its embedding tables}`,
+            none nested in another.
         driver: The schedule the wrappers share.
         structure: `None` or `"m:n"`.
 
@@ -252,21 +251,11 @@ def prune_model(model, chosen: dict[str, bool], driver: PruningSchedule, structu
         )
     copy = _rebuilt(model, lambda layer: layer.get_weights())
     layers = {layer.name: layer for layer in _graph_layers(copy)}
-    outer = {
-        id(inner): name
-        for name in chosen
-        for inner in layers[name]._flatten_layers(include_self=False)  # Keras private: nested
-    }
-    tables = dict(chosen)
-    for name, embeddings in chosen.items():
-        if id(layers[name]) in outer:
-            tables[outer[id(layers[name])]] |= embeddings
     attached = []
-    for name, embeddings in tables.items():
-        if id(layers[name]) not in outer:
-            wrapper = _PruneLowMagnitude(layers[name], driver, structure, embeddings)
-            wrapper.build()
-            attached.append(wrapper)
+    for name, embeddings in chosen.items():
+        wrapper = _PruneLowMagnitude(layers[name], driver, structure, embeddings)
+        wrapper.build()
+        attached.append(wrapper)
     setattr(copy, _ATTACHED, attached)
     return copy
 

@@ -16,6 +16,7 @@ from tfgreen import _validate
 from tfgreen.distribute import check_strategy, strategy_of
 from tfgreen.errors import TfgreenTypeError, TfgreenValueError, UnsupportedLayerError, message
 from tfgreen.flavor import backend, flavor_of, keras_for
+from tfgreen.pruning._clone import nested_layers
 from tfgreen.pruning._kernels import find_kernels, zero_fraction
 from tfgreen.pruning.schedules import (
     ConstantSparsity,
@@ -158,7 +159,23 @@ def _select(model, pruning: ModuleType, layers, m_by_n, embeddings: bool) -> dic
                 layers=layers,
             )
         )
-    return chosen
+    return _fold_nested(model, chosen)
+
+
+def _fold_nested(model, chosen: dict[str, bool]) -> dict[str, bool]:
+    """Drops chosen layers that live inside another chosen layer, which prunes them.
+
+    A KerasHub backbone holds the token embedding that the model's graph
+    reuses as its tied LM head: the head is pruned once, with the backbone,
+    which then also prunes tables if the head was to be.
+    """
+    layers = {layer.name: layer for layer in model.layers}
+    holder = {id(inner): name for name in chosen for inner in nested_layers(layers[name])}
+    folded = {name: tables for name, tables in chosen.items() if id(layers[name]) not in holder}
+    for name, tables in chosen.items():
+        if id(layers[name]) in holder:
+            folded[holder[id(layers[name])]] |= tables
+    return folded
 
 
 def prune(
