@@ -17,6 +17,9 @@ from __future__ import annotations
 
 import importlib
 
+import tensorflow as tf
+import tf_keras
+
 from tfgreen.errors import message
 from tfgreen.flavor import tfmot
 
@@ -50,8 +53,48 @@ tfmot()  # imports tfmot without flipping the user's Keras, before the private m
 _WRAPPER = importlib.import_module(WRAPPER_MODULE).PruneLowMagnitude
 
 
+def _build_attention(layer) -> None:
+    """Builds the projections of a tf_keras MultiHeadAttention that has only its config.
+
+    tf_keras creates an attention layer's query/key/value/output EinsumDense
+    layers from its config but builds their kernels on the first call, while
+    tfmot's `build` asks for those kernels: one call on zeros of the shapes in
+    the config builds them (for a fresh copy, and for a layer being loaded).
+    """
+    if type(layer) is not tf_keras.layers.MultiHeadAttention:
+        return
+    config = layer.get_config()
+    shapes = [config.get(f"{name}_shape") for name in ("query", "value", "key")]
+    if None in shapes or all(sub.built for sub in _children(layer)):
+        return
+    query, value, key = (
+        tf.zeros([1 if size is None else size for size in tf.TensorShape(shape).as_list()])
+        for shape in shapes
+    )
+    layer(query, value, key=key)
+
+
+def _children(layer) -> list:
+    # Keras private (tf_keras): the layers a layer tracks directly.
+    return list(layer._flatten_layers(include_self=False, recursive=False))
+
+
 class PruneLowMagnitude(_WRAPPER):
-    """tfmot's wrapper, with tfgreen's message when the Pruning callback is missing."""
+    """tfmot's wrapper, with tfgreen's message when the Pruning callback is missing.
+
+    It also prunes a tf_keras EinsumDense (tfmot's registry lacks it: its
+    kernel is given as the prunable weight, the way tfmot's registry makes
+    built-in layers prunable), and builds a tf_keras MultiHeadAttention's
+    projections before tfmot looks for their kernels, which tfmot's own
+    wrapper cannot do on a fresh or loaded layer.
+    """
+
+    def __init__(self, layer, *args, **kwargs):
+        if isinstance(layer, tf_keras.layers.EinsumDense) and not hasattr(
+            layer, "get_prunable_weights"
+        ):
+            layer.get_prunable_weights = lambda: [layer.kernel]
+        super().__init__(layer, *args, **kwargs)
 
     _PRUNE_CALLBACK_ERROR_MSG = message(
         "A pruned layer is being trained without the pruning callback, so its masks "
@@ -59,6 +102,10 @@ class PruneLowMagnitude(_WRAPPER):
         "`tfgreen.callbacks.Pruning()` in the callbacks of `fit()`",
         "Pass callbacks=[tfgreen.callbacks.Pruning()] to model.fit",
     )
+
+    def build(self, input_shape):
+        _build_attention(self.layer)
+        super().build(input_shape)
 
 
 def is_wrapper(layer) -> bool:

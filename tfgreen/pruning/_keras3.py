@@ -46,7 +46,7 @@ __all__ = [
     "structure_problem",
     "xnnpack_layers",
     "driver_for",
-    "wrap",
+    "prune_model",
     "wrappers",
     "kernel_and_mask",
     "masked_kernels",
@@ -180,7 +180,7 @@ def driver_for(schedule: PruningSchedule) -> PruningSchedule:
     return schedule
 
 
-def wrap(layer, driver: PruningSchedule, structure: str | None, embeddings: bool):
+def _wrap(layer, driver: PruningSchedule, structure: str | None, embeddings: bool):
     """Wraps a fresh, built copy of `layer` for pruning."""
     inner = fresh_copy(layer)
     if not inner.built:
@@ -188,6 +188,76 @@ def wrap(layer, driver: PruningSchedule, structure: str | None, embeddings: bool
     wrapper = _PruneLowMagnitude(inner, driver, structure, embeddings)
     wrapper.build()
     return wrapper
+
+
+# Model classes that `keras.models.clone_model` rebuilds faithfully.
+_PLAIN_FROM_CONFIG = (keras.Model.from_config.__func__, keras.Sequential.from_config.__func__)
+# Where a model that rebuilds itself keeps its pruning wrappers (outside its graph).
+_ATTACHED = "_tfgreen_pruning"
+
+
+def _rebuilds_itself(model) -> bool:
+    """Whether the model's class builds its own graph from its config (a KerasHub Task or Backbone).
+
+    `keras.models.clone_model` would return such a model as a plain
+    Functional, losing its methods (`generate`) and the layers its class
+    shares (KerasHub's tied `ReversibleEmbedding`, both the token table and
+    the language-model head).
+    """
+    return type(model).from_config.__func__ not in _PLAIN_FROM_CONFIG
+
+
+def _graph_layers(model) -> list:
+    """The model's top-level layers, without the wrappers attached to it."""
+    return [layer for layer in model.layers if not isinstance(layer, _PruneLowMagnitude)]
+
+
+def _rebuilt(model, weights_of):
+    """A new model of the model's own class from its config, weights from `weights_of(layer)`."""
+    copy = type(model).from_config(model.get_config())
+    for source, target in zip(_graph_layers(model), _graph_layers(copy), strict=True):
+        target.set_weights(weights_of(source))
+    return copy
+
+
+def prune_model(model, chosen: dict[str, bool], driver: PruningSchedule, structure: str | None):
+    """A copy of a Keras 3 model whose `chosen` top-level layers are pruned.
+
+    A plain Functional or Sequential model is cloned with each chosen layer
+    replaced by its `PruneLowMagnitude` wrapper. A model whose class builds
+    its own graph (a KerasHub CausalLM) is rebuilt from its config instead,
+    so it keeps its class, methods and tied weights; its wrappers are then
+    attached to it outside the graph (the masks act through the kernels'
+    constraints, so they need not be called).
+
+    Args:
+        model: A built Keras 3 model.
+        chosen: `{top-level layer name: also prune its embedding tables}`,
+            none nested in another.
+        driver: The schedule the wrappers share.
+        structure: `None` or `"m:n"`.
+
+    Returns:
+        The pruned copy (`model` is not changed).
+    """
+    if not _rebuilds_itself(model):
+        return clone_layers(
+            model,
+            lambda layer: (
+                _wrap(layer, driver, structure, chosen[layer.name])
+                if layer.name in chosen
+                else None
+            ),
+        )
+    copy = _rebuilt(model, lambda layer: layer.get_weights())
+    layers = {layer.name: layer for layer in _graph_layers(copy)}
+    attached = []
+    for name, embeddings in chosen.items():
+        wrapper = _PruneLowMagnitude(layers[name], driver, structure, embeddings)
+        wrapper.build()
+        attached.append(wrapper)
+    setattr(copy, _ATTACHED, attached)
+    return copy
 
 
 def wrappers(model) -> list[_PruneLowMagnitude]:
@@ -307,26 +377,42 @@ def end(layers: list) -> None:
         layer.armed = False
 
 
+def _masked_values(wrapped: list) -> dict[int, np.ndarray]:
+    """The masked value of each kernel the wrappers prune, by the id of its variable."""
+    return {
+        id(kernel.variable): _masked(kernel, mask)
+        for wrapper in wrapped
+        for kernel, mask in zip(wrapper.kernels, wrapper.masks, strict=True)
+    }
+
+
+def _weights_of(layer, masked: dict[int, np.ndarray]) -> list[np.ndarray]:
+    """The layer's weight values, the pruned kernels among them masked."""
+    return [masked[id(v)] if id(v) in masked else ops.convert_to_numpy(v) for v in layer.weights]
+
+
 def _plain_weights(layer) -> list[np.ndarray]:
     if not isinstance(layer, _PruneLowMagnitude):
         return layer.get_weights()
-    masked = {
-        id(kernel.variable): _masked(kernel, mask)
-        for kernel, mask in zip(layer.kernels, layer.masks, strict=True)
-    }
-    return [
-        masked.get(id(v)) if id(v) in masked else ops.convert_to_numpy(v)
-        for v in layer.layer.weights
-    ]
+    return _weights_of(layer.layer, _masked_values([layer]))
 
 
 def strip(model):
-    """Returns a plain Keras 3 copy of a pruned model, its kernels masked."""
-    return clone_layers(
-        model,
-        lambda layer: fresh_copy(layer.layer) if isinstance(layer, _PruneLowMagnitude) else None,
-        _plain_weights,
-    )
+    """Returns a plain Keras 3 copy of a pruned model, its kernels masked.
+
+    A model that rebuilds itself (a KerasHub CausalLM) comes back as its own
+    class, with its tied weights still tied.
+    """
+    if not _rebuilds_itself(model):
+        return clone_layers(
+            model,
+            lambda layer: (
+                fresh_copy(layer.layer) if isinstance(layer, _PruneLowMagnitude) else None
+            ),
+            _plain_weights,
+        )
+    masked = _masked_values(wrappers(model))
+    return _rebuilt(model, lambda layer: _weights_of(layer, masked))
 
 
 def load_scope(path: str | Path) -> contextlib.AbstractContextManager:

@@ -47,8 +47,12 @@ class PruningBackend(Protocol):
     def driver_for(self, schedule: PruningSchedule) -> Any:
         """The driver shared by the wrappers pruned on `schedule`."""
 
-    def wrap(self, layer, driver, structure: str | None, embeddings: bool) -> Any:
-        """A pruning wrapper around a fresh copy of `layer`."""
+    def prune_model(self, model, chosen: dict[str, bool], driver, structure: str | None) -> Any:
+        """A copy of `model` whose `chosen` top-level layers (`{name: embeddings}`) are pruned.
+
+        No chosen layer is nested in another; a top-level layer that is (a
+        backbone's embedding reused as the LM head) stays shared in the copy.
+        """
 
     def wrappers(self, model) -> list:
         """Every pruning wrapper of a model, nested ones included."""

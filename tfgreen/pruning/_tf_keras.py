@@ -24,7 +24,7 @@ import tf_keras
 
 from tfgreen.errors import UnsupportedLayerError, message
 from tfgreen.flavor import tfmot
-from tfgreen.pruning._clone import fresh_copy
+from tfgreen.pruning._clone import clone_layers, fresh_copy
 from tfgreen.pruning._kernels import Kernel, find_kernels
 from tfgreen.pruning.schedules import (
     Plan,
@@ -43,7 +43,7 @@ __all__ = [
     "structure_problem",
     "xnnpack_layers",
     "driver_for",
-    "wrap",
+    "prune_model",
     "wrappers",
     "kernel_and_mask",
     "masked_kernels",
@@ -111,7 +111,10 @@ class _DrivenSchedule:
 
 
 def prunable_kernels(layer, embeddings: bool) -> list[Kernel]:
-    """The kernels tfmot prunes in `layer`: Dense/Conv, MultiHeadAttention projections, embeddings.
+    """The kernels tfmot prunes in `layer`: Dense/Conv/EinsumDense, attention projections, embeddings.
+
+    EinsumDense is not in tfmot's registry; tfgreen's wrapper
+    (`tfgreen._adapters.tfmot.PruneLowMagnitude`) makes it prunable.
 
     Args:
         layer: A top-level tf_keras layer.
@@ -121,7 +124,7 @@ def prunable_kernels(layer, embeddings: bool) -> list[Kernel]:
         The kernels, or `[]` for a layer tfmot's registry doesn't prune.
     """
     layers = tf_keras.layers
-    kinds = (layers.Dense, layers.Conv1D, layers.Conv2D, layers.Conv3D)
+    kinds = (layers.Dense, layers.EinsumDense, layers.Conv1D, layers.Conv2D, layers.Conv3D)
     # tfmot's registry matches MultiHeadAttention by exact class.
     if type(layer) is layers.MultiHeadAttention or isinstance(layer, kinds):
         return find_kernels(layer, tf_keras)
@@ -137,6 +140,11 @@ def structure_problem(kernel: Kernel, n: int) -> str | None:
         return (
             f"has a rank-{rank} kernel; tfmot's m:n pruning takes only Dense (rank 2) and "
             "Conv2D (rank 4) kernels"
+        )
+    if kernel.axis != rank - 2:
+        return (
+            f"reduces over kernel axis {kernel.axis}; tfmot's m:n groups run along axis "
+            f"{rank - 2} (the input channels of a Dense/Conv2D layout)"
         )
     size = int(kernel.variable.shape[kernel.axis])
     if size % n:
@@ -168,14 +176,24 @@ def driver_for(schedule: PruningSchedule) -> _DrivenSchedule:
     return _DrivenSchedule(schedule)
 
 
-def wrap(layer, driver: _DrivenSchedule, structure: str | None, embeddings: bool):
-    """Wraps a fresh copy of a tf_keras `layer` in tfmot's `PruneLowMagnitude`.
+def prune_model(model, chosen: dict[str, bool], driver: _DrivenSchedule, structure: str | None):
+    """A copy of a tf_keras model with the `chosen` layers in tfmot's `PruneLowMagnitude`.
 
-    `embeddings` needs no handling here: tfmot prunes an Embedding's table
-    whenever the layer is wrapped, and `prune` wraps one only when asked to.
+    The embeddings flag of `chosen` needs no handling here: tfmot prunes an
+    Embedding's table whenever the layer is wrapped, and `prune` chooses one
+    only when asked to.
     """
-    return _adapter().PruneLowMagnitude(
-        fresh_copy(layer), pruning_schedule=driver, sparsity_m_by_n=parse_structure(structure)
+    adapter = _adapter()
+    m_by_n = parse_structure(structure)
+    return clone_layers(
+        model,
+        lambda layer: (
+            adapter.PruneLowMagnitude(
+                fresh_copy(layer), pruning_schedule=driver, sparsity_m_by_n=m_by_n
+            )
+            if layer.name in chosen
+            else None
+        ),
     )
 
 
@@ -285,8 +303,7 @@ def load_scope(path: str | Path) -> contextlib.AbstractContextManager:
 
 @contextlib.contextmanager
 def _pruned_scope():
-    with (
-        tfmot().sparsity.keras.prune_scope(),
-        tf_keras.utils.custom_object_scope({"TfgreenSchedule": _DrivenSchedule}),
-    ):
+    # tfgreen's subclass of tfmot's wrapper stands in for tfmot's own on load.
+    custom = {"PruneLowMagnitude": _adapter().PruneLowMagnitude, "TfgreenSchedule": _DrivenSchedule}
+    with tf_keras.utils.custom_object_scope(custom):
         yield

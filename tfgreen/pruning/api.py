@@ -8,6 +8,7 @@ Either way the schedule is tfgreen's, sized from the real `fit()` run by
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterable
 from types import ModuleType
 
@@ -15,7 +16,7 @@ from tfgreen import _validate
 from tfgreen.distribute import check_strategy, strategy_of
 from tfgreen.errors import TfgreenTypeError, TfgreenValueError, UnsupportedLayerError, message
 from tfgreen.flavor import backend, flavor_of, keras_for
-from tfgreen.pruning._clone import clone_layers
+from tfgreen.pruning._clone import nested_layers
 from tfgreen.pruning._kernels import find_kernels, zero_fraction
 from tfgreen.pruning.schedules import (
     ConstantSparsity,
@@ -88,12 +89,14 @@ def _select(model, pruning: ModuleType, layers, m_by_n, embeddings: bool) -> dic
     """The top-level layers to prune, validated: `{name: prune its embeddings}`.
 
     With `layers=None` every layer with a prunable kernel is chosen (skipping,
-    under `"m:n"`, those whose kernels don't fit the groups); a layer chosen
-    explicitly must be prunable, and an Embedding chosen explicitly is pruned.
+    with a warning, under `"m:n"`, those whose kernels don't fit the groups);
+    a layer chosen explicitly must be prunable, and an Embedding chosen
+    explicitly is pruned.
     """
     keras = keras_for(model)
     explicit = layers is not None
     chosen = {}
+    skipped = []
     for layer in _chosen_layers(model, layers):
         tables = embeddings or (explicit and isinstance(layer, keras.layers.Embedding))
         kernels = pruning.prunable_kernels(layer, tables)
@@ -130,6 +133,21 @@ def _select(model, pruning: ModuleType, layers, m_by_n, embeddings: bool) -> dic
             )
         if not problems:
             chosen[layer.name] = tables
+        else:
+            skipped.append(f"{problems[0][0]} {problems[0][1]}")
+    if skipped:
+        warnings.warn(
+            message(
+                f"structure='{m_by_n[0]}:{m_by_n[1]}' leaves {len(skipped)} layer(s) dense: "
+                + "; ".join(skipped),
+                "kernels whose reduction axis divides by n (and, on tf_keras, Dense/Conv2D "
+                "layouts)",
+                "Prune those layers unstructured in a second tfgreen.prune call, or accept "
+                "them dense",
+            ),
+            UserWarning,
+            stacklevel=3,
+        )
     if not chosen:
         raise UnsupportedLayerError(
             message(
@@ -141,7 +159,23 @@ def _select(model, pruning: ModuleType, layers, m_by_n, embeddings: bool) -> dic
                 layers=layers,
             )
         )
-    return chosen
+    return _fold_nested(model, chosen)
+
+
+def _fold_nested(model, chosen: dict[str, bool]) -> dict[str, bool]:
+    """Drops chosen layers that live inside another chosen layer, which prunes them.
+
+    A KerasHub backbone holds the token embedding that the model's graph
+    reuses as its tied LM head: the head is pruned once, with the backbone,
+    which then also prunes tables if the head was to be.
+    """
+    layers = {layer.name: layer for layer in model.layers}
+    holder = {id(inner): name for name in chosen for inner in nested_layers(layers[name])}
+    folded = {name: tables for name, tables in chosen.items() if id(layers[name]) not in holder}
+    for name, tables in chosen.items():
+        if id(layers[name]) in holder:
+            folded[holder[id(layers[name])]] |= tables
+    return folded
 
 
 def prune(
@@ -160,14 +194,23 @@ def prune(
     tfmot's `prune_low_magnitude`; Keras 3 models with tfgreen's own
     implementation (masks in `tfgreen.pruning._keras3`). `model` is not changed.
 
-    What gets pruned: Dense and Conv kernels, EinsumDense kernels and the
-    query/key/value/output projections of MultiHeadAttention (rank-3
-    kernels); on Keras 3 also the kernels nested inside any block or model
-    (KerasHub's TransformerDecoder and CachedMultiHeadAttention, a whole
-    backbone). Embedding tables only when asked (`embeddings=True`, or the
-    Embedding named in `layers`), since a tied embedding is also the
-    language model's output head. tfmot (tf_keras) prunes only the layers of
-    its registry: a top-level EinsumDense or custom block is left out.
+    What gets pruned, in both Kerases: Dense and Conv kernels (a
+    transformer's feed-forward layers), EinsumDense kernels, and the
+    query/key/value/output projections of MultiHeadAttention (EinsumDense
+    kernels of rank 3). On Keras 3 also every kernel nested inside a block or
+    model: KerasHub's TransformerDecoder and CachedMultiHeadAttention, a whole
+    backbone. Embedding tables (KerasHub's ReversibleEmbedding included) only
+    when asked (`embeddings=True`, or the Embedding named in `layers`): a tied
+    embedding is also the language model's output head, so pruning it prunes
+    the head too. tfmot (tf_keras) prunes only the layers of its registry
+    plus EinsumDense: a custom block is left out.
+
+    A model whose class builds itself from its config (a KerasHub
+    `GPT2CausalLM`, Gemma or Llama CausalLM) comes back as its own class,
+    with its tied embedding still tied, and so does `tfgreen.strip` of it:
+    `generate()` works on the result. Save such a model after `strip`: saved
+    while pruned, it keeps its weights (zeros included) but loads without
+    its masks, as a plain model.
 
     Args:
         model: A built Keras 3 or tf_keras model.
@@ -178,9 +221,14 @@ def prune(
             (which then sets the sparsity). Defaults to `"polynomial"`.
         structure: `None` for unstructured pruning, or `"m:n"` for `m` zeros in
             every `n` consecutive weights along each kernel's reduction axis
-            (the input channels of Dense/Conv, the contracted axis of an
-            EinsumDense; `"2:4"`: 50%); the pattern then sets the sparsity.
-            Defaults to `None`.
+            (the input channels of Dense/Conv, the last contracted axis of an
+            EinsumDense: the model width for query/key/value, the head size
+            for the attention output; the feature axis of an embedding table);
+            `"2:4"` gives 50%, and the pattern then sets the sparsity. With
+            `layers=None`, kernels that can't hold the groups stay dense, with
+            a warning; tfmot (tf_keras) holds them only in Dense and Conv2D
+            layouts, so on tf_keras attention projections and embeddings stay
+            dense. Defaults to `None`.
         layers: Top-level layer names to prune, or a predicate
             `layer -> bool`; `None` prunes every layer with a prunable kernel.
             Defaults to `None`.
@@ -191,18 +239,26 @@ def prune(
             Defaults to `False`.
 
     Returns:
-        A new model of the same flavour with the chosen layers wrapped.
+        A new model of the same flavour (and class) with the chosen layers
+        pruned.
 
     Example:
-    >>> import keras, numpy as np, tfgreen
-    >>> model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(8, name="hidden"),
-    ...                           keras.layers.Dense(2, name="out")])
-    >>> pruned = tfgreen.prune(model, sparsity=0.5)
-    >>> pruned.compile("adam", "mse")
-    >>> x, y = np.ones((32, 8)), np.zeros((32, 2))
-    >>> _ = pruned.fit(x, y, epochs=2, verbose=0, callbacks=[tfgreen.callbacks.Pruning()])
-    >>> tfgreen.sparsity(tfgreen.strip(pruned))
-    {'hidden': 0.5, 'out': 0.5}
+    A small causal transformer: attention projections and feed-forward
+    kernels are pruned, the token embedding (not asked for) stays dense.
+    >>> import keras, tfgreen
+    >>> from tfgreen.datasets import load_text, next_token_targets
+    >>> from tfgreen.models import tiny_gpt
+    >>> data = load_text(seq_len=8, vocab_size=300)
+    >>> lm = tiny_gpt(vocab_size=300, seq_len=8, embed_dim=16, num_layers=1, ff_dim=32)
+    >>> pruned = tfgreen.prune(lm, sparsity=0.5)
+    >>> pruned.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    >>> x = data.train[:64]
+    >>> y, weights = next_token_targets(x)
+    >>> _ = pruned.fit(x, y, sample_weight=weights, epochs=2, verbose=0,
+    ...                callbacks=[tfgreen.callbacks.Pruning()])
+    >>> kept = tfgreen.sparsity(tfgreen.strip(pruned))
+    >>> {path: kept[path] for path in kept if "attention" in path or "embedding" in path}
+    {'token_embedding': 0.0, 'block0_attention/query': 0.5, 'block0_attention/key': 0.5, 'block0_attention/value': 0.5, 'block0_attention/attention_output': 0.5}
     """
     pruning = backend_for(model)
     check_strategy(model, strategy_of())  # tfgreen.distribute: refuse what tf.distribute can't run
@@ -242,15 +298,7 @@ def prune(
         chosen = dict.fromkeys(pruning.xnnpack_layers(model), False)
     else:
         chosen = _select(model, pruning, layers, m_by_n, embeddings)
-    driver = pruning.driver_for(schedule)
-    return clone_layers(
-        model,
-        lambda layer: (
-            pruning.wrap(layer, driver, structure, chosen[layer.name])
-            if layer.name in chosen
-            else None
-        ),
-    )
+    return pruning.prune_model(model, chosen, pruning.driver_for(schedule), structure)
 
 
 def strip(model):
@@ -314,8 +362,9 @@ def sparsity(model) -> dict[str, float]:
             for path, kernel in pruning.masked_kernels(wrapper).items()
         }
     keras = keras_for(model)
-    return {
-        kernel.path: zero_fraction(kernel.variable)
-        for layer in model.layers
-        for kernel in find_kernels(layer, keras, embeddings=True)
-    }
+    found: dict[int, tuple[str, float]] = {}
+    for layer in model.layers:
+        for kernel in find_kernels(layer, keras, embeddings=True):
+            # A weight shared by two top-level layers (a tied LM head) is named once.
+            found.setdefault(id(kernel.variable), (kernel.path, zero_fraction(kernel.variable)))
+    return dict(found.values())
