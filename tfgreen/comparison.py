@@ -27,7 +27,10 @@ from tfgreen._validate import number, positive_int
 from tfgreen.errors import TfgreenTypeError, TfgreenValueError, message
 from tfgreen.report import Comparison
 
-__all__ = ["compare"]
+__all__ = ["NO_SAVING", "compare"]
+
+# How often each candidate's energy loop is measured (the spread is the range).
+_ENERGY_REPEATS = 3
 
 
 @dataclass
@@ -309,24 +312,22 @@ def _quality(candidate: _Candidate, data: _Data, predict, reference) -> dict:
 
 
 def _measure(candidate: _Candidate, data: _Data, reference: _Candidate, runs: int, energy):
-    from tfgreen.energy.inference import inference_energy, single_sample_fn
+    from tfgreen.energy.inference import inference_energy, inference_loop
 
     x = data.x
+    # latency and energy are timed on the same loop (tfgreen.energy.inference)
+    latency = time_calls(inference_loop(candidate.model, x).call, runs=runs)["p50"]
     if candidate.kind == "tflite":
         from tfgreen.tflite.read import read_tflite
         from tfgreen.tflite.runner import TfliteRunner
 
-        runner = TfliteRunner(candidate.model)
-        predict = runner.predict
-        latency = runner.latency_ms(x, runs=runs)["p50"]
+        predict = TfliteRunner(candidate.model).predict
         info = read_tflite(candidate.model)
         params = sum(int(np.prod(t.shape)) for t in info.tensors if t.is_constant)
         raw = candidate.model
         sparsity = info.total_weight_sparsity()
     else:
         model = candidate.model
-        fn, _ = single_sample_fn(model)
-        latency = time_calls(lambda: fn(x[:1]), runs=runs)["p50"]
         params = int(model.count_params())
         arrays = [np.asarray(w) for w in model.weights]
         raw = b"".join(a.tobytes() for a in arrays)
@@ -347,6 +348,10 @@ def _measure(candidate: _Candidate, data: _Data, reference: _Candidate, runs: in
         "sparsity": sparsity,
         "latency_ms": latency,
         "joules_per_inference": None,
+        "joules_spread": None,
+        "end_to_end_ms": None,
+        "end_to_end_joules": None,
+        "energy_saving": None,
         "training_kwh": candidate.training_kwh,
         "training_co2_kg": candidate.training_co2_kg,
         "break_even_inferences": None,
@@ -357,22 +362,83 @@ def _measure(candidate: _Candidate, data: _Data, reference: _Candidate, runs: in
         row["joules_per_token"] = None
     result = None
     if energy is not None:
-        seconds, country = energy
-        result = inference_energy(candidate.model, x, seconds=seconds, country_iso_code=country)
+        seconds, country, repeats = energy
+        result = inference_energy(
+            candidate.model, x, seconds=seconds, country_iso_code=country, repeats=repeats
+        )
         row["joules_per_inference"] = result["joules_per_inference"]
+        row["joules_spread"] = result["joules_max"] - result["joules_min"]
+        row["joules_min"], row["joules_max"] = result["joules_min"], result["joules_max"]
+        if result["end_to_end"] is not None:
+            row["end_to_end_ms"] = result["end_to_end"]["latency_ms_p50"]
+            row["end_to_end_joules"] = result["end_to_end"]["joules_per_inference"]
         if tokens:
             row["joules_per_token"] = result["joules_per_inference"] / tokens
     return row, result
 
 
+NO_SAVING = "no measurable saving"
+
+
 def _break_even(rows: list[dict], baseline: str) -> None:
+    """Saving per inference against the baseline row, and the break-even from its lower bound.
+
+    The lower bound of the saving is the baseline's lowest repeat minus the
+    row's highest: when it is not above zero the saving lies inside the
+    spread and the row says `NO_SAVING` instead of a break-even count.
+    """
     base = next(r for r in rows if r["model"] == baseline)
+    if base["joules_per_inference"] is None:
+        return
     for row in rows:
-        if row is base or not row["training_kwh"] or row["joules_per_inference"] is None:
+        if row is base or row["joules_per_inference"] is None:
             continue
-        saving = base["joules_per_inference"] - row["joules_per_inference"]
-        if saving > 0:
-            row["break_even_inferences"] = row["training_kwh"] * JOULES_PER_KWH / saving
+        row["energy_saving"] = 1.0 - row["joules_per_inference"] / base["joules_per_inference"]
+        lower = base["joules_min"] - row["joules_max"]
+        if lower <= 0:
+            row["break_even_inferences"] = NO_SAVING
+        elif row["training_kwh"]:
+            row["break_even_inferences"] = row["training_kwh"] * JOULES_PER_KWH / lower
+
+
+def _is_float32_of(candidate: _Candidate, reference: _Candidate, x: np.ndarray) -> bool:
+    """Whether a .tflite candidate is the float32 file of the Keras reference model."""
+    from tfgreen.tflite.read import read_tflite
+    from tfgreen.tflite.runner import TfliteRunner
+
+    if candidate.kind != "tflite":
+        return False
+    if any(t.dtype in _NOT_FLOAT32 for t in read_tflite(candidate.model).tensors):
+        return False
+    from tfgreen.energy.inference import single_sample_fn
+
+    fn, _ = single_sample_fn(reference.model)
+    sample = x[:8]
+    expected = np.concatenate([np.asarray(fn(sample[i : i + 1])) for i in range(len(sample))])
+    tolerance = 1e-3 * max(1.0, float(np.abs(expected).max()))
+    given = TfliteRunner(candidate.model).predict(sample)
+    return bool(np.allclose(given, expected, rtol=1e-3, atol=tolerance))
+
+
+_NOT_FLOAT32 = ("float16", "int8", "uint8", "int16")
+
+
+def _energy_baseline(items: list[_Candidate], reference: _Candidate, x) -> tuple[str, str]:
+    """The energy baseline's name (the float32 .tflite of the Keras `reference`), and why.
+
+    A float32 `.tflite` candidate with the reference's outputs is taken;
+    without one, the file is exported now and inserted after the reference.
+    """
+    if reference.kind == "tflite":
+        return reference.name, "the first candidate"
+    for candidate in items:
+        if _is_float32_of(candidate, reference, x):
+            return candidate.name, f"the float32 .tflite of {reference.name!r}"
+    from tfgreen.quantization.ptq import convert
+
+    name = f"{reference.name} float32 .tflite"
+    items.insert(items.index(reference) + 1, _Candidate(name, convert(reference.model), "tflite"))
+    return name, f"the float32 .tflite of {reference.name!r}, exported for this comparison"
 
 
 def compare(
@@ -402,13 +468,23 @@ def compare(
         data: `(x, y)` with integer labels (or one-hot rows); or, for
             language models (token ids in, next-token logits out), an int
             numpy array `[n, seq_len]` of token ids (no labels).
-        baseline: Name of the reference for break-even and next-token
-            agreement; the first candidate if `None`. Defaults to `None`.
+        baseline: Name of the candidate that energy savings and break-even
+            are against (and, for language models, next-token agreement).
+            With `None` the first candidate is the reference: a `.tflite`
+            one is the baseline itself; for a Keras model the baseline is
+            its float32 `.tflite` (a float32 candidate with the model's
+            outputs, or the file exported now and added as a row), never
+            the Keras call. Defaults to `None`.
         runs: Timed single-sample runs for latency (for a language model:
             forward passes of one window). Defaults to `50`.
-        energy: Measure joules per inference (about `energy_seconds` per
-            candidate). Defaults to `True`.
-        energy_seconds: Length of each energy measurement. Defaults to `1.0`.
+        energy: Measure joules per inference on the latency loop, three
+            times (the spread is their range), and for `.tflite` files the
+            end-to-end figure with host-side I/O quantization. A saving
+            within the spread gives `"no measurable saving"` instead of a
+            break-even count, which uses the saving's lower bound.
+            Defaults to `True`.
+        energy_seconds: Length of each of the three energy measurements
+            (twice for a `.tflite` file). Defaults to `1.0`.
         country_iso_code: Grid country for CO2. Defaults to `"DEU"`.
 
     Returns:
@@ -430,6 +506,7 @@ def compare(
     country = check_country(country_iso_code)
     items = _candidates(candidates)
     names = [c.name for c in items]
+    named = baseline
     if baseline is None:
         baseline = names[0]
     elif baseline not in names:
@@ -444,24 +521,34 @@ def compare(
     for candidate in items:
         _check_fits(candidate, samples)
     reference = items[names.index(baseline)]
+    energy_baseline, why = baseline, "named by the user"
+    if energy and named is None and len(items) > 1:
+        energy_baseline, why = _energy_baseline(items, reference, samples.x)
+    elif named is None:
+        why = "the first candidate"
     rows, methods = [], []
     for candidate in items:
         row, result = _measure(
-            candidate, samples, reference, runs, (energy_seconds, country) if energy else None
+            candidate,
+            samples,
+            reference,
+            runs,
+            (energy_seconds, country, _ENERGY_REPEATS) if energy else None,
         )
         rows.append(row)
         if result is not None:
             methods.append((result["method"], result["method_detail"]))
         if candidate.training_method:
             methods.append((candidate.training_method, None))
-    _break_even(rows, baseline)
+    _break_even(rows, energy_baseline)
     method = detail = None
     if methods:
         method = "measured" if all(m == "measured" for m, _ in methods) else "estimate"
         detail = next((d for _, d in methods if d), None)
     return Comparison(
         rows=rows,
-        baseline=baseline,
+        baseline=energy_baseline,
+        baseline_note=why,
         energy_method=method,
         energy_detail=detail,
         data_description=samples.describe(),

@@ -143,6 +143,11 @@ def tradeoff_plot(
     return _write_png(figure, path)
 
 
+def _counted(row: dict) -> bool:
+    """Whether a row has a break-even count (not None, not "no measurable saving")."""
+    return isinstance(row.get("break_even_inferences"), (int, float))
+
+
 def break_even_plot(rows: Sequence[dict], baseline: str, path: str | Path, title: str) -> Path:
     """Writes the carbon break-even figure: cumulative energy against inferences served.
 
@@ -150,7 +155,9 @@ def break_even_plot(rows: Sequence[dict], baseline: str, path: str | Path, title
     other model starts at the energy of its compression step
     (`training_kwh`: pruning, QAT, distillation) and grows by its joules per
     inference. Where its line crosses the baseline's, the compression has
-    paid for itself; the crossing is marked.
+    paid for itself; the break-even count (taken at the saving's lower
+    bound, so at or after the lines' crossing) is marked. A row with "no
+    measurable saving" gets its line and no mark.
 
     Args:
         rows: Rows of `tfgreen.compare` (`model`, `joules_per_inference`,
@@ -176,7 +183,7 @@ def break_even_plot(rows: Sequence[dict], baseline: str, path: str | Path, title
         for r in rows
         if r["model"] != baseline and r.get("training_kwh") and r.get("joules_per_inference")
     ]
-    evens = [r["break_even_inferences"] for r in others if r.get("break_even_inferences")]
+    evens = [r["break_even_inferences"] for r in others if _counted(r)]
     top = max([10.0 * max(evens)] if evens else [1e6])
     n = np.logspace(0, math.log10(top), 200)
     figure = _new_figure()
@@ -185,7 +192,7 @@ def break_even_plot(rows: Sequence[dict], baseline: str, path: str | Path, title
     for row in others:
         start = row["training_kwh"] * JOULES_PER_KWH
         (line,) = axes.plot(n, start + n * row["joules_per_inference"], label=row["model"])
-        even = row.get("break_even_inferences")
+        even = row["break_even_inferences"] if _counted(row) else None
         if even:
             axes.scatter([even], [even * base["joules_per_inference"]], color=line.get_color())
             axes.annotate(
