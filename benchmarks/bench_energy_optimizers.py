@@ -121,7 +121,7 @@ def run(quick: bool = False) -> list[dict]:
             more = second["energy_to_target_kwh"] / best["energy_to_target_kwh"] - 1
             answer += (
                 f"; next {second['optimizer']} (learning_rate={second['learning_rate']}) "
-                f"+{more:.0%}"
+                f"+{more:.1%}"
             )
     rows.append({"benchmark": "energy_to_target", "answer": answer})
     return rows
