@@ -41,6 +41,19 @@ class _Candidate:
     training_kwh: float | None = None
     training_co2_kg: float | None = None
     training_method: str | None = None
+    device: str | None = None  # the target of a .tflite file's export manifest
+
+
+def _manifest_target(path: Path) -> str | None:
+    """The `target` a tfgreen export manifest beside the file names, if there is one."""
+    import json
+
+    manifest = path.with_name(path.name + ".json")
+    try:
+        target = json.loads(manifest.read_text(encoding="utf-8")).get("target")
+    except (OSError, ValueError, AttributeError):  # no manifest, or not one of tfgreen's
+        return None
+    return target if isinstance(target, str) else None
 
 
 def _bad_candidate(name, value, why: str) -> TfgreenTypeError:
@@ -83,6 +96,7 @@ def _candidate(name: str, value) -> _Candidate:
 
     spec = value if isinstance(value, dict) else {"model": value}
     model = spec.get("model")
+    device = None
     if isinstance(model, (str, Path)):
         path = Path(model)
         if path.suffix.lower() == ".tflite":
@@ -98,6 +112,7 @@ def _candidate(name: str, value) -> _Candidate:
                     )
                 )
             model = path.read_bytes()
+            device = _manifest_target(path)
         else:
             from tfgreen.loading import load_model
 
@@ -112,7 +127,7 @@ def _candidate(name: str, value) -> _Candidate:
             raise _bad_candidate(name, model, "it is not a model") from None
         kind = "keras"
     kwh, co2, method = _training_energy(spec, model)
-    return _Candidate(name, model, kind, kwh, co2, method)
+    return _Candidate(name, model, kind, kwh, co2, method, device)
 
 
 def _candidates(candidates) -> list[_Candidate]:
@@ -352,10 +367,19 @@ def _measure(candidate: _Candidate, data: _Data, reference: _Candidate, runs: in
         "end_to_end_ms": None,
         "end_to_end_joules": None,
         "energy_saving": None,
+        "estimate_target": None,
+        "estimate_joules": None,
         "training_kwh": candidate.training_kwh,
         "training_co2_kg": candidate.training_co2_kg,
         "break_even_inferences": None,
     }
+    from tfgreen.energy.estimate import TABLES, estimate_energy
+
+    if candidate.device in TABLES:  # the model estimate for the file's device class
+        row["estimate_target"] = candidate.device
+        row["estimate_joules"] = estimate_energy(
+            candidate.model, candidate.device
+        ).joules_per_inference
     tokens = x.shape[1] if data.quality == "perplexity" else None
     if tokens:
         row["tokens_per_second"] = tokens * 1000.0 / latency

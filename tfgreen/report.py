@@ -96,6 +96,8 @@ COLUMNS = (
     "energy_saving",
     "end_to_end_ms",
     "end_to_end_joules",
+    "estimate_target",
+    "estimate_joules",
     "training_kwh",
     "training_co2_kg",
     "break_even_inferences",
@@ -117,6 +119,8 @@ LM_COLUMNS = (
     "energy_saving",
     "end_to_end_ms",
     "end_to_end_joules",
+    "estimate_target",
+    "estimate_joules",
     "training_kwh",
     "training_co2_kg",
     "break_even_inferences",
@@ -351,6 +355,9 @@ class Comparison:
             "measurements and `joules_spread` their range. "
             "Size of a Keras model: its weights' bytes in memory; of a .tflite: the file. "
             "Sparsity: fraction of zeros in conv/dense kernels. "
+            "`estimate_joules`: a model estimate for the device class of the file's export "
+            "manifest (`estimate_target`; tfgreen.estimate_energy: MACs and bytes priced "
+            "per target), not a measurement and never mixed with the measured figures. "
             f"`energy_saving`: fraction of the energy per inference of `{self.baseline}` "
             f"({self.baseline_note or 'the baseline'}) saved. "
             "`break_even_inferences`: inferences after which the energy spent on a model's "

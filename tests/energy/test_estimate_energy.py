@@ -114,3 +114,15 @@ def test_own_table_and_errors(digits_mlp):
         estimate_energy(data, table={**table, "mac_pj": {"int8": 0.3}})
     with pytest.raises(TfgreenTypeError, match="needs a model or a .tflite file"):
         estimate_energy(np.zeros(3))
+
+
+def test_compare_gives_the_estimate_beside_the_measured_figure(digits_mlp, digits_flat, tmp_path):
+    (x, _), (x_test, y_test) = digits_flat
+    path = tmp_path / "mlp_mcu.tflite"
+    tfgreen.export_tflite(digits_mlp, path, target="mcu", calibration_data=x[:64])
+    result = tfgreen.compare({"keras": digits_mlp, "mcu": path}, (x_test, y_test), energy=False)
+    keras_row, mcu_row = result.rows
+    assert mcu_row["estimate_target"] == "mcu"
+    assert mcu_row["estimate_joules"] == estimate_energy(path, "mcu").joules_per_inference
+    assert keras_row["estimate_joules"] is None and mcu_row["joules_per_inference"] is None
+    assert "estimate_joules" in result.to_text()
