@@ -22,12 +22,12 @@ from pathlib import Path
 import numpy as np
 
 from tfgreen import _metrics
-from tfgreen._timing import JOULES_PER_KWH, time_calls
+from tfgreen._timing import time_calls
 from tfgreen._validate import number, positive_int
 from tfgreen.errors import TfgreenTypeError, TfgreenValueError, message
 from tfgreen.report import Comparison
 
-__all__ = ["NO_SAVING", "compare"]
+__all__ = ["compare"]
 
 # How often each candidate's energy loop is measured (the spread is the range).
 _ENERGY_REPEATS = 3
@@ -401,52 +401,6 @@ def _measure(candidate: _Candidate, data: _Data, reference: _Candidate, runs: in
     return row, result
 
 
-NO_SAVING = "no measurable saving"
-
-
-def _break_even(rows: list[dict], baseline: str) -> None:
-    """Saving per inference against the baseline row, and the break-even from its lower bound.
-
-    The lower bound of the saving is the baseline's lowest repeat minus the
-    row's highest: when it is not above zero the saving lies inside the
-    spread and the row says `NO_SAVING` instead of a break-even count.
-    """
-    base = next(r for r in rows if r["model"] == baseline)
-    if base["joules_per_inference"] is None:
-        return
-    for row in rows:
-        if row is base or row["joules_per_inference"] is None:
-            continue
-        row["energy_saving"] = 1.0 - row["joules_per_inference"] / base["joules_per_inference"]
-        lower = base["joules_min"] - row["joules_max"]
-        if lower <= 0:
-            row["break_even_inferences"] = NO_SAVING
-        elif row["training_kwh"]:
-            row["break_even_inferences"] = row["training_kwh"] * JOULES_PER_KWH / lower
-
-
-def _is_float32_of(candidate: _Candidate, reference: _Candidate, x: np.ndarray) -> bool:
-    """Whether a .tflite candidate is the float32 file of the Keras reference model."""
-    from tfgreen.tflite.read import read_tflite
-    from tfgreen.tflite.runner import TfliteRunner
-
-    if candidate.kind != "tflite":
-        return False
-    if any(t.dtype in _NOT_FLOAT32 for t in read_tflite(candidate.model).tensors):
-        return False
-    from tfgreen.energy.inference import single_sample_fn
-
-    fn, _ = single_sample_fn(reference.model)
-    sample = x[:8]
-    expected = np.concatenate([np.asarray(fn(sample[i : i + 1])) for i in range(len(sample))])
-    tolerance = 1e-3 * max(1.0, float(np.abs(expected).max()))
-    given = TfliteRunner(candidate.model).predict(sample)
-    return bool(np.allclose(given, expected, rtol=1e-3, atol=tolerance))
-
-
-_NOT_FLOAT32 = ("float16", "int8", "uint8", "int16")
-
-
 def _energy_baseline(items: list[_Candidate], reference: _Candidate, x) -> tuple[str, str]:
     """The energy baseline's name (the float32 .tflite of the Keras `reference`), and why.
 
@@ -455,8 +409,10 @@ def _energy_baseline(items: list[_Candidate], reference: _Candidate, x) -> tuple
     """
     if reference.kind == "tflite":
         return reference.name, "the first candidate"
+    from tfgreen.energy.savings import is_float32_of
+
     for candidate in items:
-        if _is_float32_of(candidate, reference, x):
+        if candidate.kind == "tflite" and is_float32_of(candidate.model, reference.model, x):
             return candidate.name, f"the float32 .tflite of {reference.name!r}"
     from tfgreen.quantization.ptq import convert
 
@@ -564,7 +520,9 @@ def compare(
             methods.append((result["method"], result["method_detail"]))
         if candidate.training_method:
             methods.append((candidate.training_method, None))
-    _break_even(rows, energy_baseline)
+    from tfgreen.energy.savings import break_even
+
+    break_even(rows, energy_baseline)
     method = detail = None
     if methods:
         method = "measured" if all(m == "measured" for m, _ in methods) else "estimate"

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tfgreen.comparison import NO_SAVING, _break_even
+from tfgreen.energy.savings import NO_SAVING, break_even
 from tfgreen.report import Comparison
 
 
@@ -26,7 +26,7 @@ def test_break_even_uses_the_lower_bound_and_refuses_savings_inside_the_spread()
         _row("untrained", 5e-6, 4e-6, 6e-6),  # a saving, but no training energy known
         _row("keras", 1e-3, 9e-4, 2e-3),  # costs more
     ]
-    _break_even(rows, "float32")
+    break_even(rows, "float32")
     by_name = {row["model"]: row for row in rows}
     assert by_name["int8"]["energy_saving"] == pytest.approx(0.5)
     assert by_name["int8"]["break_even_inferences"] == pytest.approx(1e-6 * 3.6e6 / 3e-6)
@@ -47,7 +47,7 @@ def test_break_even_uses_the_lower_bound_and_refuses_savings_inside_the_spread()
 
 def test_no_energy_measured_leaves_savings_empty():
     rows = [_row("a", None, None, None), _row("b", None, None, None, training_kwh=1e-6)]
-    _break_even(rows, "a")
+    break_even(rows, "a")
     assert all(
         row["energy_saving"] is None and row["break_even_inferences"] is None for row in rows
     )
