@@ -367,6 +367,7 @@ def _measure(candidate: _Candidate, data: _Data, reference: _Candidate, runs: in
         "end_to_end_ms": None,
         "end_to_end_joules": None,
         "energy_saving": None,
+        "saving_measurable": None,
         "estimate_target": None,
         "estimate_joules": None,
         "training_kwh": candidate.training_kwh,
@@ -460,8 +461,9 @@ def compare(
         energy: Measure joules per inference on the latency loop, three
             times (the spread is their range), and for `.tflite` files the
             end-to-end figure with host-side I/O quantization. A saving
-            within the spread gives `"no measurable saving"` instead of a
-            break-even count, which uses the saving's lower bound.
+            within the spread has `saving_measurable=False` and no
+            break-even count (the table reads "no measurable saving");
+            the count uses the saving's lower bound.
             Defaults to `True`.
         energy_seconds: Length of each of the three energy measurements
             (twice for a `.tflite` file). Defaults to `1.0`.

@@ -143,11 +143,6 @@ def tradeoff_plot(
     return _write_png(figure, path)
 
 
-def _counted(row: dict) -> bool:
-    """Whether a row has a break-even count (not None, not "no measurable saving")."""
-    return isinstance(row.get("break_even_inferences"), (int, float))
-
-
 def break_even_plot(rows: Sequence[dict], baseline: str, path: str | Path, title: str) -> Path:
     """Writes the carbon break-even figure: cumulative energy against inferences served.
 
@@ -183,7 +178,7 @@ def break_even_plot(rows: Sequence[dict], baseline: str, path: str | Path, title
         for r in rows
         if r["model"] != baseline and r.get("training_kwh") and r.get("joules_per_inference")
     ]
-    evens = [r["break_even_inferences"] for r in others if _counted(r)]
+    evens = [r["break_even_inferences"] for r in others if r.get("break_even_inferences")]
     top = max([10.0 * max(evens)] if evens else [1e6])
     n = np.logspace(0, math.log10(top), 200)
     figure = _new_figure()
@@ -192,7 +187,7 @@ def break_even_plot(rows: Sequence[dict], baseline: str, path: str | Path, title
     for row in others:
         start = row["training_kwh"] * JOULES_PER_KWH
         (line,) = axes.plot(n, start + n * row["joules_per_inference"], label=row["model"])
-        even = row["break_even_inferences"] if _counted(row) else None
+        even = row.get("break_even_inferences")
         if even:
             axes.scatter([even], [even * base["joules_per_inference"]], color=line.get_color())
             axes.annotate(

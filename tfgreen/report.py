@@ -238,13 +238,24 @@ class Comparison:
             "notes": list(self.notes),
         }
 
+    def _table_rows(self) -> list[dict]:
+        """The rows as the table shows them: "no measurable saving" as the break-even."""
+        from tfgreen.energy.savings import NO_SAVING
+
+        return [
+            {**row, "break_even_inferences": NO_SAVING}
+            if row.get("saving_measurable") is False
+            else row
+            for row in self.rows
+        ]
+
     def to_text(self) -> str:
         """Returns the table as plain fixed-width text, with the energy method."""
-        return text_table(self.rows, self.columns) + "\n" + self._method_line()
+        return text_table(self._table_rows(), self.columns) + "\n" + self._method_line()
 
     def to_markdown(self) -> str:
         """Returns the table as markdown, with the energy method."""
-        return markdown_table(self.rows, self.columns) + "\n\n" + self._method_line()
+        return markdown_table(self._table_rows(), self.columns) + "\n\n" + self._method_line()
 
     def __str__(self) -> str:
         return self.to_text()
@@ -300,8 +311,7 @@ class Comparison:
                 lower_is_better=self._task.lower_is_better,
             )
         if any(
-            row["model"] != self.baseline and isinstance(row.get("break_even_inferences"), float)
-            for row in self.rows
+            row["model"] != self.baseline and row.get("break_even_inferences") for row in self.rows
         ):
             written["break_even.png"] = break_even_plot(
                 self.rows,

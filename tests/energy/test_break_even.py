@@ -31,13 +31,23 @@ def test_break_even_uses_the_lower_bound_and_refuses_savings_inside_the_spread()
     assert by_name["int8"]["energy_saving"] == pytest.approx(0.5)
     assert by_name["int8"]["break_even_inferences"] == pytest.approx(1e-6 * 3.6e6 / 3e-6)
     assert by_name["pruned"]["energy_saving"] == pytest.approx(0.05)
-    assert by_name["pruned"]["break_even_inferences"] == NO_SAVING == "no measurable saving"
+    assert by_name["int8"]["saving_measurable"] is True
+    # inside the spread: no count (rows stay numbers), the table says why
+    assert by_name["pruned"]["saving_measurable"] is False
+    assert by_name["pruned"]["break_even_inferences"] is None
+    assert by_name["untrained"]["saving_measurable"] is True
     assert by_name["untrained"]["break_even_inferences"] is None
-    assert by_name["keras"]["break_even_inferences"] == NO_SAVING
+    assert by_name["keras"]["saving_measurable"] is False
     assert by_name["float32"]["energy_saving"] is None
+    assert "saving_measurable" not in by_name["float32"]
     report = Comparison(rows=rows, baseline="float32", baseline_note="named by the user")
     text = report.to_markdown()
-    assert "no measurable saving" in text
+    cells = {line.split("|")[1].strip(): line for line in text.splitlines()[2:] if "|" in line}
+    assert NO_SAVING == "no measurable saving"
+    assert cells["pruned"].rstrip(" |").endswith(NO_SAVING)
+    assert cells["keras"].rstrip(" |").endswith(NO_SAVING)
+    assert NO_SAVING not in cells["untrained"] and NO_SAVING not in cells["int8"]
+    assert report.rows[2]["break_even_inferences"] is None  # the table's rows are copies
     assert (
         "Savings and break-even are against 'float32' (named by the user)" not in text
     )  # no energy

@@ -6,8 +6,10 @@ range). The saving of a row is against the baseline row, by default the
 float32 `.tflite` of the same model (`is_float32_of` recognizes one), never
 the Keras `predict` call. Its lower bound is the baseline's lowest
 measurement minus the row's highest: when that is not above zero the saving
-lies inside the spread and the row reads `NO_SAVING`; otherwise the
-break-even count is the row's training energy divided by that lower bound.
+lies inside the spread: `saving_measurable` is False, there is no
+break-even count, and the report's table reads `NO_SAVING` in its place.
+Otherwise the break-even count is the row's training energy divided by
+that lower bound.
 
 Example:
 >>> rows = [
@@ -16,8 +18,8 @@ Example:
 ...      "training_kwh": 1e-6},
 ... ]
 >>> break_even(rows, "f32")
->>> rows[1]["energy_saving"], rows[1]["break_even_inferences"]  # 3.6 J / 3 J saved at least
-(0.5, 1.2)
+>>> rows[1]["energy_saving"], rows[1]["saving_measurable"], rows[1]["break_even_inferences"]
+(0.5, True, 1.2)
 """
 
 from __future__ import annotations
@@ -33,7 +35,10 @@ _NOT_FLOAT32 = ("float16", "int8", "uint8", "int16")
 
 
 def break_even(rows: list[dict], baseline: str) -> None:
-    """Writes `energy_saving` and `break_even_inferences` into the rows, against `baseline`.
+    """Writes `energy_saving`, `saving_measurable` and `break_even_inferences`, against `baseline`.
+
+    `break_even_inferences` stays `None` where the saving is not measurable
+    or the row's training energy is unknown.
 
     Args:
         rows: Rows of `tfgreen.compare` (`model`, `joules_per_inference`,
@@ -48,9 +53,8 @@ def break_even(rows: list[dict], baseline: str) -> None:
             continue
         row["energy_saving"] = 1.0 - row["joules_per_inference"] / base["joules_per_inference"]
         lower = base["joules_min"] - row["joules_max"]
-        if lower <= 0:
-            row["break_even_inferences"] = NO_SAVING
-        elif row.get("training_kwh"):
+        row["saving_measurable"] = lower > 0
+        if lower > 0 and row.get("training_kwh"):
             row["break_even_inferences"] = row["training_kwh"] * JOULES_PER_KWH / lower
 
 
