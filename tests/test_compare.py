@@ -48,8 +48,14 @@ def test_compare_keras_and_tflite(flavor, trained_cnn, int8_path, digits, tmp_pa
         runs=10,
         energy_seconds=0.3,
     )
-    base, int8 = result.rows
-    assert [base["kind"], int8["kind"]] == ["keras", "tflite"]
+    base, exported, int8 = result.rows
+    assert [base["kind"], exported["kind"], int8["kind"]] == ["keras", "tflite", "tflite"]
+    # savings are against the float32 .tflite of the first model, exported on the fly
+    assert result.baseline == exported["model"] == "float float32 .tflite"
+    assert "exported for this comparison" in result.baseline_note
+    assert exported["accuracy"] == pytest.approx(
+        np.mean(np.argmax(trained_cnn.predict(x_test, verbose=0), 1) == y_test), abs=0.002
+    )
     expected = np.mean(np.argmax(trained_cnn.predict(x_test, verbose=0), 1) == y_test)
     assert base["accuracy"] == pytest.approx(expected)
     assert abs(int8["accuracy"] - base["accuracy"]) < 0.03
@@ -61,15 +67,40 @@ def test_compare_keras_and_tflite(flavor, trained_cnn, int8_path, digits, tmp_pa
     assert 0 <= int8["sparsity"] < 0.2 and base["sparsity"] < 0.01
     assert int8["latency_ms"] > 0 and base["latency_ms"] > 0
     assert base["joules_per_inference"] > int8["joules_per_inference"] > 0
-    saving = base["joules_per_inference"] - int8["joules_per_inference"]
-    assert int8["break_even_inferences"] == pytest.approx(2e-6 * 3.6e6 / saving)
-    assert result.baseline == "float" and result.energy_method in ("estimate", "measured")
+    for row in result.rows:
+        assert row["joules_min"] <= row["joules_per_inference"] <= row["joules_max"]
+        assert row["joules_spread"] == pytest.approx(row["joules_max"] - row["joules_min"])
+    assert exported["energy_saving"] is None and base["energy_saving"] < 0  # Keras costs more
+    assert int8["energy_saving"] == pytest.approx(
+        1 - int8["joules_per_inference"] / exported["joules_per_inference"]
+    )
+    lower = exported["joules_min"] - int8["joules_max"]  # the saving's lower bound
+    assert int8["saving_measurable"] is (lower > 0)
+    if lower > 0:
+        assert int8["break_even_inferences"] == pytest.approx(2e-6 * 3.6e6 / lower)
+    else:  # inside the spread: no count, and the table says so
+        assert int8["break_even_inferences"] is None
+    assert base["saving_measurable"] is False and base["break_even_inferences"] is None
+    assert "no measurable saving" in result.to_text()  # at least the Keras row's
+    assert int8["end_to_end_ms"] > int8["latency_ms"] > 0 and base["end_to_end_ms"] is None
+    assert result.energy_method in ("estimate", "measured")
     assert result.pareto("size_kb")[0] == "int8"
 
     text, markdown, data = result.to_text(), result.to_markdown(), result.to_dict()
     assert "int8" in text and "Energy figures are" in text
+    assert "against 'float float32 .tflite' (the float32 .tflite of 'float', exported" in text
     assert markdown.startswith("| model") and "| int8" in markdown
-    assert json.loads(json.dumps(data, default=str))["rows"][1]["model"] == "int8"
+    assert json.loads(json.dumps(data, default=str))["rows"][2]["model"] == "int8"
+    # a named baseline is used as given, and the report says so
+    named = tfgreen.compare(
+        {"float": trained_cnn, "int8": str(int8_path)},
+        (x_test, y_test),
+        baseline="int8",
+        runs=5,
+        energy_seconds=0.1,
+    )
+    assert [row["model"] for row in named.rows] == ["float", "int8"]
+    assert named.baseline == "int8" and named.baseline_note == "named by the user"
 
 
 def test_save_writes_report_and_plots(flavor, trained_cnn, int8_path, digits, tmp_path):
@@ -79,10 +110,12 @@ def test_save_writes_report_and_plots(flavor, trained_cnn, int8_path, digits, tm
     result = tfgreen.compare(
         [trained_cnn, {"model": int8_path, "training_kwh": 1e-6}],
         (x_test[:100], y_test[:100]),
+        baseline="small_cnn",  # a Keras call: the int8 file's saving is sure to be measurable
         runs=5,
         energy_seconds=0.2,
     )
     assert [row["model"] for row in result.rows] == ["small_cnn", "cnn_int8.tflite"]
+    assert isinstance(result.rows[1]["break_even_inferences"], float)
     written = result.save(tmp_path / "report")
     names = {
         "accuracy_vs_size.png",

@@ -28,6 +28,7 @@ _LAZY = {
     "ConstantSparsity": "tfgreen.pruning",
     "PruningSchedule": "tfgreen.pruning",
     "compare": "tfgreen.comparison",
+    "estimate_energy": "tfgreen.energy.estimate",
     "export_tflite": "tfgreen.export.exporter",
     "ExportReport": "tfgreen.export.exporter",
     "Target": "tfgreen.export.targets",

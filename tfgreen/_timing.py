@@ -1,13 +1,14 @@
 """The one latency loop, and the one kWh-to-joules factor.
 
 Every latency figure of tfgreen (`TfliteRunner.latency_ms`, `bench_tflite`,
-`compare`, `inference_energy`) comes from `time_calls`: untimed warm-up calls,
+`compare`, `inference_energy`, whose energy is measured around it) comes from
+`time_calls`: untimed warm-up calls,
 then timed calls, each timed on its own with `time.perf_counter`.
 
 Example:
 >>> figures = time_calls(lambda: sum(range(100)), runs=20, warmup=2)
 >>> sorted(figures), figures["runs"]
-(['mean', 'p50', 'p90', 'runs', 'seconds'], 20)
+(['busy_seconds', 'mean', 'p50', 'p90', 'runs', 'seconds'], 20)
 >>> JOULES_PER_KWH
 3600000.0
 """
@@ -46,7 +47,9 @@ def time_calls(
 
     Returns:
         `{"p50", "p90", "mean"}` per call in milliseconds, `"runs"` (timed
-        calls) and `"seconds"` (wall time of the timed loop).
+        calls), `"seconds"` (wall time of the timed loop) and
+        `"busy_seconds"` (the part of it spent inside `call`, without the
+        loop's own timing overhead).
 
     Example:
     >>> time_calls(lambda: None, runs=None, warmup=0, seconds=0.01)["seconds"] >= 0.01
@@ -76,4 +79,5 @@ def time_calls(
         "mean": float(np.mean(millis)),
         "runs": len(times),
         "seconds": elapsed,
+        "busy_seconds": float(np.sum(times)),
     }

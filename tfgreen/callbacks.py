@@ -14,6 +14,7 @@ _LAZY: dict[str, str] = {
     "EnergyTracker": "tfgreen.energy.tracker",
     "EnergyBudget": "tfgreen.energy.budget",
     "GreenEarlyStopping": "tfgreen.energy.early_stopping",
+    "EnergyToTarget": "tfgreen.energy.to_target",
 }
 
 __all__ = [*_LAZY]

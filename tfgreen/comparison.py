@@ -22,12 +22,15 @@ from pathlib import Path
 import numpy as np
 
 from tfgreen import _metrics
-from tfgreen._timing import JOULES_PER_KWH, time_calls
+from tfgreen._timing import time_calls
 from tfgreen._validate import number, positive_int
 from tfgreen.errors import TfgreenTypeError, TfgreenValueError, message
 from tfgreen.report import Comparison
 
 __all__ = ["compare"]
+
+# How often each candidate's energy loop is measured (the spread is the range).
+_ENERGY_REPEATS = 3
 
 
 @dataclass
@@ -38,6 +41,19 @@ class _Candidate:
     training_kwh: float | None = None
     training_co2_kg: float | None = None
     training_method: str | None = None
+    device: str | None = None  # the target of a .tflite file's export manifest
+
+
+def _manifest_target(path: Path) -> str | None:
+    """The `target` a tfgreen export manifest beside the file names, if there is one."""
+    import json
+
+    manifest = path.with_name(path.name + ".json")
+    try:
+        target = json.loads(manifest.read_text(encoding="utf-8")).get("target")
+    except (OSError, ValueError, AttributeError):  # no manifest, or not one of tfgreen's
+        return None
+    return target if isinstance(target, str) else None
 
 
 def _bad_candidate(name, value, why: str) -> TfgreenTypeError:
@@ -80,6 +96,7 @@ def _candidate(name: str, value) -> _Candidate:
 
     spec = value if isinstance(value, dict) else {"model": value}
     model = spec.get("model")
+    device = None
     if isinstance(model, (str, Path)):
         path = Path(model)
         if path.suffix.lower() == ".tflite":
@@ -95,6 +112,7 @@ def _candidate(name: str, value) -> _Candidate:
                     )
                 )
             model = path.read_bytes()
+            device = _manifest_target(path)
         else:
             from tfgreen.loading import load_model
 
@@ -109,7 +127,7 @@ def _candidate(name: str, value) -> _Candidate:
             raise _bad_candidate(name, model, "it is not a model") from None
         kind = "keras"
     kwh, co2, method = _training_energy(spec, model)
-    return _Candidate(name, model, kind, kwh, co2, method)
+    return _Candidate(name, model, kind, kwh, co2, method, device)
 
 
 def _candidates(candidates) -> list[_Candidate]:
@@ -309,24 +327,22 @@ def _quality(candidate: _Candidate, data: _Data, predict, reference) -> dict:
 
 
 def _measure(candidate: _Candidate, data: _Data, reference: _Candidate, runs: int, energy):
-    from tfgreen.energy.inference import inference_energy, single_sample_fn
+    from tfgreen.energy.inference import inference_energy, inference_loop
 
     x = data.x
+    # latency and energy are timed on the same loop (tfgreen.energy.inference)
+    latency = time_calls(inference_loop(candidate.model, x).call, runs=runs)["p50"]
     if candidate.kind == "tflite":
         from tfgreen.tflite.read import read_tflite
         from tfgreen.tflite.runner import TfliteRunner
 
-        runner = TfliteRunner(candidate.model)
-        predict = runner.predict
-        latency = runner.latency_ms(x, runs=runs)["p50"]
+        predict = TfliteRunner(candidate.model).predict
         info = read_tflite(candidate.model)
         params = sum(int(np.prod(t.shape)) for t in info.tensors if t.is_constant)
         raw = candidate.model
         sparsity = info.total_weight_sparsity()
     else:
         model = candidate.model
-        fn, _ = single_sample_fn(model)
-        latency = time_calls(lambda: fn(x[:1]), runs=runs)["p50"]
         params = int(model.count_params())
         arrays = [np.asarray(w) for w in model.weights]
         raw = b"".join(a.tobytes() for a in arrays)
@@ -347,32 +363,63 @@ def _measure(candidate: _Candidate, data: _Data, reference: _Candidate, runs: in
         "sparsity": sparsity,
         "latency_ms": latency,
         "joules_per_inference": None,
+        "joules_spread": None,
+        "end_to_end_ms": None,
+        "end_to_end_joules": None,
+        "energy_saving": None,
+        "saving_measurable": None,
+        "estimate_target": None,
+        "estimate_joules": None,
         "training_kwh": candidate.training_kwh,
         "training_co2_kg": candidate.training_co2_kg,
         "break_even_inferences": None,
     }
+    from tfgreen.energy.estimate import TABLES, estimate_energy
+
+    if candidate.device in TABLES:  # the model estimate for the file's device class
+        row["estimate_target"] = candidate.device
+        row["estimate_joules"] = estimate_energy(
+            candidate.model, candidate.device
+        ).joules_per_inference
     tokens = x.shape[1] if data.quality == "perplexity" else None
     if tokens:
         row["tokens_per_second"] = tokens * 1000.0 / latency
         row["joules_per_token"] = None
     result = None
     if energy is not None:
-        seconds, country = energy
-        result = inference_energy(candidate.model, x, seconds=seconds, country_iso_code=country)
+        seconds, country, repeats = energy
+        result = inference_energy(
+            candidate.model, x, seconds=seconds, country_iso_code=country, repeats=repeats
+        )
         row["joules_per_inference"] = result["joules_per_inference"]
+        row["joules_spread"] = result["joules_max"] - result["joules_min"]
+        row["joules_min"], row["joules_max"] = result["joules_min"], result["joules_max"]
+        if result["end_to_end"] is not None:
+            row["end_to_end_ms"] = result["end_to_end"]["latency_ms_p50"]
+            row["end_to_end_joules"] = result["end_to_end"]["joules_per_inference"]
         if tokens:
             row["joules_per_token"] = result["joules_per_inference"] / tokens
     return row, result
 
 
-def _break_even(rows: list[dict], baseline: str) -> None:
-    base = next(r for r in rows if r["model"] == baseline)
-    for row in rows:
-        if row is base or not row["training_kwh"] or row["joules_per_inference"] is None:
-            continue
-        saving = base["joules_per_inference"] - row["joules_per_inference"]
-        if saving > 0:
-            row["break_even_inferences"] = row["training_kwh"] * JOULES_PER_KWH / saving
+def _energy_baseline(items: list[_Candidate], reference: _Candidate, x) -> tuple[str, str]:
+    """The energy baseline's name (the float32 .tflite of the Keras `reference`), and why.
+
+    A float32 `.tflite` candidate with the reference's outputs is taken;
+    without one, the file is exported now and inserted after the reference.
+    """
+    if reference.kind == "tflite":
+        return reference.name, "the first candidate"
+    from tfgreen.energy.savings import is_float32_of
+
+    for candidate in items:
+        if candidate.kind == "tflite" and is_float32_of(candidate.model, reference.model, x):
+            return candidate.name, f"the float32 .tflite of {reference.name!r}"
+    from tfgreen.quantization.ptq import convert
+
+    name = f"{reference.name} float32 .tflite"
+    items.insert(items.index(reference) + 1, _Candidate(name, convert(reference.model), "tflite"))
+    return name, f"the float32 .tflite of {reference.name!r}, exported for this comparison"
 
 
 def compare(
@@ -402,13 +449,24 @@ def compare(
         data: `(x, y)` with integer labels (or one-hot rows); or, for
             language models (token ids in, next-token logits out), an int
             numpy array `[n, seq_len]` of token ids (no labels).
-        baseline: Name of the reference for break-even and next-token
-            agreement; the first candidate if `None`. Defaults to `None`.
+        baseline: Name of the candidate that energy savings and break-even
+            are against (and, for language models, next-token agreement).
+            With `None` the first candidate is the reference: a `.tflite`
+            one is the baseline itself; for a Keras model the baseline is
+            its float32 `.tflite` (a float32 candidate with the model's
+            outputs, or the file exported now and added as a row), never
+            the Keras call. Defaults to `None`.
         runs: Timed single-sample runs for latency (for a language model:
             forward passes of one window). Defaults to `50`.
-        energy: Measure joules per inference (about `energy_seconds` per
-            candidate). Defaults to `True`.
-        energy_seconds: Length of each energy measurement. Defaults to `1.0`.
+        energy: Measure joules per inference on the latency loop, three
+            times (the spread is their range), and for `.tflite` files the
+            end-to-end figure with host-side I/O quantization. A saving
+            within the spread has `saving_measurable=False` and no
+            break-even count (the table reads "no measurable saving");
+            the count uses the saving's lower bound.
+            Defaults to `True`.
+        energy_seconds: Length of each of the three energy measurements
+            (twice for a `.tflite` file). Defaults to `1.0`.
         country_iso_code: Grid country for CO2. Defaults to `"DEU"`.
 
     Returns:
@@ -430,6 +488,7 @@ def compare(
     country = check_country(country_iso_code)
     items = _candidates(candidates)
     names = [c.name for c in items]
+    named = baseline
     if baseline is None:
         baseline = names[0]
     elif baseline not in names:
@@ -444,24 +503,36 @@ def compare(
     for candidate in items:
         _check_fits(candidate, samples)
     reference = items[names.index(baseline)]
+    energy_baseline, why = baseline, "named by the user"
+    if energy and named is None and len(items) > 1:
+        energy_baseline, why = _energy_baseline(items, reference, samples.x)
+    elif named is None:
+        why = "the first candidate"
     rows, methods = [], []
     for candidate in items:
         row, result = _measure(
-            candidate, samples, reference, runs, (energy_seconds, country) if energy else None
+            candidate,
+            samples,
+            reference,
+            runs,
+            (energy_seconds, country, _ENERGY_REPEATS) if energy else None,
         )
         rows.append(row)
         if result is not None:
             methods.append((result["method"], result["method_detail"]))
         if candidate.training_method:
             methods.append((candidate.training_method, None))
-    _break_even(rows, baseline)
+    from tfgreen.energy.savings import break_even
+
+    break_even(rows, energy_baseline)
     method = detail = None
     if methods:
         method = "measured" if all(m == "measured" for m, _ in methods) else "estimate"
         detail = next((d for _, d in methods if d), None)
     return Comparison(
         rows=rows,
-        baseline=baseline,
+        baseline=energy_baseline,
+        baseline_note=why,
         energy_method=method,
         energy_detail=detail,
         data_description=samples.describe(),

@@ -150,7 +150,9 @@ def break_even_plot(rows: Sequence[dict], baseline: str, path: str | Path, title
     other model starts at the energy of its compression step
     (`training_kwh`: pruning, QAT, distillation) and grows by its joules per
     inference. Where its line crosses the baseline's, the compression has
-    paid for itself; the crossing is marked.
+    paid for itself; the break-even count (taken at the saving's lower
+    bound, so at or after the lines' crossing) is marked. A row with "no
+    measurable saving" gets its line and no mark.
 
     Args:
         rows: Rows of `tfgreen.compare` (`model`, `joules_per_inference`,

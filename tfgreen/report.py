@@ -92,6 +92,12 @@ COLUMNS = (
     "sparsity",
     "latency_ms",
     "joules_per_inference",
+    "joules_spread",
+    "energy_saving",
+    "end_to_end_ms",
+    "end_to_end_joules",
+    "estimate_target",
+    "estimate_joules",
     "training_kwh",
     "training_co2_kg",
     "break_even_inferences",
@@ -109,6 +115,12 @@ LM_COLUMNS = (
     "tokens_per_second",
     "joules_per_token",
     "joules_per_inference",
+    "joules_spread",
+    "energy_saving",
+    "end_to_end_ms",
+    "end_to_end_joules",
+    "estimate_target",
+    "estimate_joules",
     "training_kwh",
     "training_co2_kg",
     "break_even_inferences",
@@ -157,8 +169,10 @@ class Comparison:
     Attributes:
         rows: One dict per candidate with the keys of `COLUMNS`, or of
             `LM_COLUMNS` for language models (None where unknown).
-        baseline: Name of the baseline row (the reference for break-even and,
-            for language models, next-token agreement).
+        baseline: Name of the row that energy savings and break-even are
+            against (by default the float32 `.tflite` of the first model).
+        baseline_note: Why that row is the baseline, in words (for example
+            "the float32 .tflite of 'baseline', exported for this comparison").
         energy_method: How energy figures were obtained (`"estimate"` or
             `"measured"`), and `energy_detail`, CodeCarbon's method in words.
         quality: The column that judges the models: `"accuracy"` (higher is
@@ -167,6 +181,7 @@ class Comparison:
 
     rows: list[dict]
     baseline: str
+    baseline_note: str = ""
     energy_method: str | None = None
     energy_detail: str | None = None
     data_description: str = ""
@@ -214,6 +229,7 @@ class Comparison:
         return {
             "rows": [dict(row) for row in self.rows],
             "baseline": self.baseline,
+            "baseline_note": self.baseline_note,
             "energy_method": self.energy_method,
             "energy_detail": self.energy_detail,
             "data": self.data_description,
@@ -222,13 +238,24 @@ class Comparison:
             "notes": list(self.notes),
         }
 
+    def _table_rows(self) -> list[dict]:
+        """The rows as the table shows them: "no measurable saving" as the break-even."""
+        from tfgreen.energy.savings import NO_SAVING
+
+        return [
+            {**row, "break_even_inferences": NO_SAVING}
+            if row.get("saving_measurable") is False
+            else row
+            for row in self.rows
+        ]
+
     def to_text(self) -> str:
         """Returns the table as plain fixed-width text, with the energy method."""
-        return text_table(self.rows, self.columns) + "\n" + self._method_line()
+        return text_table(self._table_rows(), self.columns) + "\n" + self._method_line()
 
     def to_markdown(self) -> str:
         """Returns the table as markdown, with the energy method."""
-        return markdown_table(self.rows, self.columns) + "\n\n" + self._method_line()
+        return markdown_table(self._table_rows(), self.columns) + "\n\n" + self._method_line()
 
     def __str__(self) -> str:
         return self.to_text()
@@ -237,7 +264,11 @@ class Comparison:
         if self.energy_method is None:
             return "Energy: not measured."
         label = "ESTIMATES" if self.energy_method == "estimate" else "measured"
-        return f"Energy figures are {label} ({self.energy_detail})."
+        note = f" ({self.baseline_note})" if self.baseline_note else ""
+        return (
+            f"Energy figures are {label} ({self.energy_detail}). Savings and break-even "
+            f"are against {self.baseline!r}{note}."
+        )
 
     def plot(self, out_dir: str | Path) -> dict[str, Path]:
         """Writes the figures as PNG files into `out_dir`.
@@ -280,10 +311,7 @@ class Comparison:
                 lower_is_better=self._task.lower_is_better,
             )
         if any(
-            row["model"] != self.baseline
-            and row.get("training_kwh")
-            and row.get("joules_per_inference")
-            for row in self.rows
+            row["model"] != self.baseline and row.get("break_even_inferences") for row in self.rows
         ):
             written["break_even.png"] = break_even_plot(
                 self.rows,
@@ -330,12 +358,23 @@ class Comparison:
                 lines.append(f"- Pareto front, {self.quality} vs {label}: {', '.join(front)}")
         lines += [
             "",
-            f"Latency and energy are per {self._task.per} on this machine. "
+            f"Latency and energy are per {self._task.per} on this machine, timed on the "
+            "same loop (for a .tflite file `invoke()` with the inputs set, as on a device; "
+            "`end_to_end_ms`/`end_to_end_joules` add the host-side quantization of the "
+            "inputs and outputs). `joules_per_inference` is the median of three "
+            "measurements and `joules_spread` their range. "
             "Size of a Keras model: its weights' bytes in memory; of a .tflite: the file. "
             "Sparsity: fraction of zeros in conv/dense kernels. "
+            "`estimate_joules`: a model estimate for the device class of the file's export "
+            "manifest (`estimate_target`; tfgreen.estimate_energy: MACs and bytes priced "
+            "per target), not a measurement and never mixed with the measured figures. "
+            f"`energy_saving`: fraction of the energy per inference of `{self.baseline}` "
+            f"({self.baseline_note or 'the baseline'}) saved. "
             "`break_even_inferences`: inferences after which the energy spent on a model's "
-            f"own training step (pruning, QAT, distillation) is repaid by its saving per "
-            f"inference against `{self.baseline}`.",
+            "own training step (pruning, QAT, distillation) is repaid by its saving per "
+            "inference, taken at the saving's lower bound (the baseline's lowest "
+            "measurement minus the row's highest); a saving inside the spread reads "
+            '"no measurable saving".',
         ]
         lines += [f"- {note}" for note in self.notes]
         lines.append("")

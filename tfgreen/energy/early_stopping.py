@@ -6,9 +6,54 @@ from tfgreen._validate import choice, number, positive_int
 from tfgreen.energy.tracker import EnergyTracker, TrackerUser
 from tfgreen.errors import TfgreenValueError, message
 
-__all__ = ["GreenEarlyStopping"]
+__all__ = ["GreenEarlyStopping", "check_monitor", "monitored"]
 
 _MODES = ("auto", "min", "max")
+
+
+def check_monitor(monitor: str, mode: str) -> str:
+    """Validates a monitored metric's name and mode; returns `"min"` or `"max"`.
+
+    Args:
+        monitor: A key of the epoch logs, such as `"val_accuracy"`.
+        mode: `"min"`, `"max"`, or `"auto"` (accuracy-like names are maximized).
+
+    Returns:
+        The resolved mode.
+
+    Example:
+    >>> check_monitor("val_accuracy", "auto")
+    'max'
+    """
+    if not isinstance(monitor, str) or not monitor:
+        raise TfgreenValueError(
+            message(
+                "`monitor` must name a metric",
+                "a key of the epoch logs such as 'val_loss' or 'val_accuracy'",
+                "Pass monitor='val_loss'",
+                monitor=monitor,
+            )
+        )
+    choice("mode", mode, _MODES, fix="Pass mode='min' for losses, mode='max' for accuracies")
+    if mode != "auto":
+        return mode
+    return "max" if any(k in monitor for k in ("acc", "auc", "precision", "recall")) else "min"
+
+
+def monitored(callback, logs) -> float:
+    """The value of `callback.monitor` in the epoch logs, or a clear error naming the keys."""
+    logs = logs or {}
+    if callback.monitor not in logs:
+        name = type(callback).__name__
+        raise TfgreenValueError(
+            message(
+                f"{name}'s monitored metric {callback.monitor!r} is not in the epoch logs",
+                f"one of {sorted(logs)}",
+                "Pass monitor= one of those, or add validation data for 'val_*' metrics",
+                monitor=callback.monitor,
+            )
+        )
+    return float(logs[callback.monitor])
 
 
 class GreenEarlyStopping(TrackerUser):
@@ -55,15 +100,7 @@ class GreenEarlyStopping(TrackerUser):
         tracker: EnergyTracker | None = None,
         verbose: int = 1,
     ):
-        if not isinstance(monitor, str) or not monitor:
-            raise TfgreenValueError(
-                message(
-                    "`monitor` must name a metric",
-                    "a key of the epoch logs such as 'val_loss' or 'val_accuracy'",
-                    "Pass monitor='val_loss'",
-                    monitor=monitor,
-                )
-            )
+        mode = check_monitor(monitor, mode)
         number(
             "min_gain_per_kwh",
             min_gain_per_kwh,
@@ -79,14 +116,9 @@ class GreenEarlyStopping(TrackerUser):
             example=2,
             fix="Pass the epochs in a row below the threshold, for example patience=2",
         )
-        choice("mode", mode, _MODES, fix="Pass mode='min' for losses, mode='max' for accuracies")
         self.monitor = monitor
         self.min_gain_per_kwh = float(min_gain_per_kwh)
         self.patience = patience
-        if mode == "auto":
-            mode = (
-                "max" if any(k in monitor for k in ("acc", "auc", "precision", "recall")) else "min"
-            )
         self.mode = mode
         self._set_tracker(tracker, "DEU")
         self.verbose = int(verbose)
@@ -105,17 +137,8 @@ class GreenEarlyStopping(TrackerUser):
 
     def on_epoch_end(self, epoch, logs=None):
         figures = self._epoch_figures(epoch, logs)
-        logs = logs or {}
-        if self.monitor not in logs:
-            raise TfgreenValueError(
-                message(
-                    f"GreenEarlyStopping's monitored metric {self.monitor!r} is not in the epoch logs",
-                    f"one of {sorted(logs)}",
-                    "Pass monitor= one of those, or add validation data for 'val_*' metrics",
-                    monitor=self.monitor,
-                )
-            )
-        value = float(logs[self.monitor])
+        value = monitored(self, logs)
+        logs = logs if logs is not None else {}
         if self.best is None:  # the first epoch sets the reference
             self.best = value
             return
