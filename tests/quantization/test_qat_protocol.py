@@ -26,4 +26,10 @@ def test_backend_satisfies_the_protocol(flavor):
 
 
 def test_protocol_names_every_member():
-    assert sorted(_MEMBERS) == ["is_graph_model", "load_scope", "quantize_aware"]
+    assert sorted(_MEMBERS) == [
+        "float_layers",
+        "is_graph_model",
+        "is_quantize_aware",
+        "load_scope",
+        "quantize_aware",
+    ]

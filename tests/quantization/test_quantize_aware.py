@@ -136,7 +136,7 @@ def test_sparsity_preserved_through_qat_into_int8_file(flavor, trained_cnn, digi
     assert min(drifted.values()) < 0.69, drifted
 
 
-def test_unsupported_layer_named_and_keep_float_works(flavor, keras, digits_flat):
+def test_unsupported_layer_stays_float_named_and_keep_float_works(flavor, keras, digits_flat):
     (x_train, y_train), _ = digits_flat
     model = keras.Sequential(
         [
@@ -146,9 +146,12 @@ def test_unsupported_layer_named_and_keep_float_works(flavor, keras, digits_flat
             keras.layers.Dense(10, activation="softmax", name="output"),
         ]
     )
-    with pytest.raises(tfgreen.errors.UnsupportedLayerError, match=r"norm.*keep_float=\['norm'\]"):
-        tfgreen.quantize_aware(model)
+    # A layer QAT can't make int8 stays float, named with the reason; nothing is refused.
+    report = tfgreen.quantize_aware(model).quantization_report
+    assert report["int8"] == ["dense1", "output"] and list(report["float"]) == ["norm"]
+    assert "LayerNormalization" in report["float"]["norm"]
     qat = _compile(tfgreen.quantize_aware(model, keep_float=["norm"]))
+    assert "not asked for" in qat.quantization_report["float"]["norm"]
     qat.fit(x_train[:256], y_train[:256], epochs=1, batch_size=32, verbose=0)
     info = read_tflite(convert(qat, "int8"))
     fc = [info.tensors[op.inputs[0]].dtype for op in info.ops if op.name == "FULLY_CONNECTED"]

@@ -3,7 +3,8 @@
 tfgreen needs a few things neither Keras exposes publicly: the graph of a
 functional model (nodes by depth, the layer that made a tensor, the layers
 reading a layer's output), whether a model is a functional graph, the
-distiller's compiled student loss, and the callback hooks each Keras's
+distiller's compiled student loss, the class `MultiHeadAttention` builds its
+projections from, and the callback hooks each Keras's
 `CallbackList` asks about. Each is read here, through a small function, so
 that a Keras release that moves one breaks one place, and
 `tests/test_adapters_keras.py` names the symbol and the pinned version.
@@ -14,9 +15,11 @@ imports Keras at module import time.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 
 __all__ = [
+    "keras3_attention_projections",
     "PINNED",
     "CallbackHooks",
     "mark_default",
@@ -186,3 +189,25 @@ def tf_keras_is_compiled(model) -> bool:
         tf_keras's `_is_compiled` flag.
     """
     return bool(model._is_compiled)
+
+
+@contextlib.contextmanager
+def keras3_attention_projections(factory: Callable):
+    """Makes Keras 3 `MultiHeadAttention.build` create its projections with `factory`.
+
+    `MultiHeadAttention` builds its query/key/value/output `EinsumDense`
+    layers from the name `EinsumDense` in its own module; there is no public
+    hook. Inside this context that name is `factory` (called with the same
+    arguments); it is restored on exit.
+
+    Args:
+        factory: A callable taking `EinsumDense`'s arguments.
+    """
+    from keras.src.layers.attention import multi_head_attention
+
+    original = multi_head_attention.EinsumDense
+    multi_head_attention.EinsumDense = factory
+    try:
+        yield
+    finally:
+        multi_head_attention.EinsumDense = original

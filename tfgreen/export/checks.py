@@ -45,6 +45,11 @@ __all__ = [
 LUT_OPS = ("SOFTMAX", "LOGISTIC", "TANH")
 
 _TOKEN_DTYPES = ("int32", "int64")
+# `weights`: quantizations that store int8 weights, the size from which a constant counts
+# as a weight, and the share of weight elements that must be int8.
+_INT8_WEIGHTS = ("dynamic", "int8", "int16x8")
+_WEIGHT_ELEMENTS = 256
+_MIN_INT8_SHARE = 0.5
 _REFERENCE_SAMPLES = 100
 _LATENCY_RUNS = 20
 _KERAS_CHUNK = 256
@@ -361,6 +366,20 @@ def _check_parity(context: CheckContext) -> dict:
     }
 
 
+def _check_weights(context: CheckContext) -> dict | None:
+    """Weight tensors are stored in int8 in a dynamic or integer file."""
+    if context.target.quantization not in _INT8_WEIGHTS:
+        return None
+    sizes: dict[str, int] = {}
+    for tensor in context.info.tensors:
+        count = int(np.prod(tensor.shape)) if tensor.shape else 1
+        if tensor.is_constant and count >= _WEIGHT_ELEMENTS and tensor.dtype != "bool":
+            sizes[tensor.dtype] = sizes.get(tensor.dtype, 0) + count
+    total = sum(sizes.values())
+    share = sizes.get("int8", 0) / total if total else 1.0
+    return {"passed": share >= _MIN_INT8_SHARE, "int8_share": share, "elements": sizes}
+
+
 def _check_perplexity(context: CheckContext) -> dict | None:
     """A language model keeps its perplexity and next-token predictions in the file."""
     if not context.language_model or context.samples is None:
@@ -419,6 +438,7 @@ CHECKS: dict[str, Callable[[CheckContext], dict | None]] = {
     "io_dtypes": _check_io_dtypes,
     "parity": _check_parity,
     "perplexity": _check_perplexity,
+    "weights": _check_weights,
     "size": _check_size,
     "reference_kernels": _check_reference_kernels,
     "deterministic": _check_deterministic,

@@ -33,6 +33,7 @@ from tfgreen.export import checks
 from tfgreen.export import manifest as _manifest
 from tfgreen.export.targets import Target, resolve_target
 from tfgreen.flavor import flavor_of
+from tfgreen.quantization.api import is_quantize_aware
 from tfgreen.quantization.calibration import prepare_calibration, prepare_validation
 from tfgreen.quantization.ptq import INTEGER_QUANTIZATIONS, convert, quantization_errors
 from tfgreen.tflite.read import float_ops, read_tflite
@@ -268,37 +269,40 @@ def _check_tokens(model, *sets) -> None:
             _lm.check_token_ids(samples.arrays[0], vocab_size, name=name)
 
 
-def _ladder(target: Target, quantization, language_model: bool, calibration) -> list[Target]:
+def _ladder(
+    target: Target, quantization, language_model: bool, learned: bool, calibration
+) -> list[Target]:
     """The quantizations to try, best first: for a language model on the target's default,
-    full integer falls back to dynamic-range int8 where float ops are allowed."""
-    if not language_model or quantization is not None:
-        return [target]
+    full integer (calibrated, or with the ranges a quantization-aware model learned)
+    falls back to dynamic-range int8 where float ops are allowed."""
     integer = target.quantization in INTEGER_QUANTIZATIONS
-    if not (integer and target.allow_float_ops):
+    if not language_model or quantization is not None or not integer:
+        return [target]
+    if not target.allow_float_ops:
         return [target]
     fallback = dataclasses.replace(target, quantization="dynamic")
-    return [fallback] if calibration is None else [target, fallback]
+    return [target, fallback] if learned or calibration is not None else [fallback]
 
 
-def _convert_and_check(model, profile: Target, calibration, validation, language_model: bool):
+def _convert_and_check(model, profile: Target, calibration, samples, language_model: bool):
     def reconvert() -> bytes:
         return _convert(model, profile, calibration)
 
     data = reconvert()
-    samples = validation if validation is not None else calibration
     context = checks.CheckContext(
         model, profile, data, read_tflite(data), samples, reconvert, language_model
     )
     return context, checks.run_checks(context)
 
 
-def _attempt(profile: Target, failed: list[str], results: dict) -> dict:
+def _attempt(profile: Target, failed: list[str], results: dict, reason: str | None = None) -> dict:
     lm = results.get("perplexity", {})
     return {
         "quantization": profile.quantization,
         "failed": failed,
         "perplexity_ratio": lm.get("ratio"),
         "next_token_agreement": lm.get("next_token_agreement"),
+        **({"reason": reason} if reason else {}),
     }
 
 
@@ -433,17 +437,29 @@ def export_tflite(
     if language_model:
         _check_tokens(model, calibration, validation)
     _require_data(profile, calibration, validation)
+    # A quantization-aware model's int8 ranges were learned: calibrating would replace them,
+    # and give ranges to the tensors QAT kept float on purpose (an LM's causal mask).
+    learned = is_quantize_aware(model)
+    converting = None if learned else calibration
+    samples = validation if validation is not None else calibration
     attempts: list[dict] = []
-    ladder = _ladder(profile, quantization, language_model, calibration)
+    ladder = _ladder(profile, quantization, language_model, learned, calibration)
     for step, profile in enumerate(ladder):
-        context, results = _convert_and_check(
-            model, profile, calibration, validation, language_model
-        )
+        last = step == len(ladder) - 1
+        try:
+            context, results = _convert_and_check(
+                model, profile, converting, samples, language_model
+            )
+        except CalibrationError as error:  # a QAT model whose kernels did not become int8
+            if last:
+                raise
+            attempts.append(_attempt(profile, ["conversion"], {}, str(error).split(". ")[0]))
+            continue
         failed = [n for n, r in results.items() if r["strict"] and r["passed"] is False]
-        if not failed or step == len(ladder) - 1:
+        if not failed or last:
             break
         attempts.append(_attempt(profile, failed, results))
-    if "perplexity" in failed and context.integer and calibration is not None:
+    if "perplexity" in failed and context.integer and converting is not None:
         results["perplexity"]["worst_tensors"] = _worst_tensors(model, profile, calibration)
     checks.raise_strict(profile, results)
     files = _files(path, context.data, profile)

@@ -245,8 +245,9 @@ class Target:
 
 
 # A language model's perplexity check is strict everywhere: a collapse is never silent.
-_STRICT_FLOAT = ("io_dtypes", "perplexity")
-_STRICT_INT = ("float_ops", "io_dtypes", "size", "perplexity")
+# A dynamic or integer file whose weights stayed float is refused too (`weights`).
+_STRICT_FLOAT = ("io_dtypes", "perplexity", "weights")
+_STRICT_INT = ("float_ops", "io_dtypes", "size", "perplexity", "weights")
 _BUILTIN = {
     t.name: t
     for t in (

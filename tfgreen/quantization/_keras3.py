@@ -9,13 +9,17 @@ The model's graph is rebuilt with `keras.models.clone_model`:
   int8 file has neither a float BN nor a separate activation.
 - Layers that make a new value range (`ReLU`, `Activation`, `Add`,
   `AveragePooling2D`, ...) get an `ActivationQuantizer` on their output.
-- A `BatchNormalization` that can't be folded would stay a float MUL/ADD in
-  the file, so it is refused (name it in `keep_float` to keep it float).
+- Transformers: `EinsumDense`, `MultiHeadAttention` (its four projections;
+  scores, mask and softmax stay float) and `Embedding` get their `Quant*`
+  layers from `tfgreen.quantization.keras3_layers`; `Dense` with GELU/SiLU
+  quantizes after the activation.
 - Layers that only move or pick values (`MaxPooling2D`, `Flatten`, `Reshape`,
   `Dropout`, ...) and fixed-range ones (`Softmax`) are kept as they are.
-Layers the caller keeps in float are cloned unchanged; an int8 layer that
-reads a float tensor (a model input, a float layer's output) quantizes it
-first.
+- Every other layer (LayerNormalization, a BatchNormalization with nothing to
+  fold into, a custom layer) stays float, and `unsupported_layers` says why:
+  the model is never refused as a whole.
+Layers that stay float are cloned unchanged; an int8 layer that reads a float
+tensor (a model input, a float layer's output) quantizes it first.
 """
 
 from __future__ import annotations
@@ -27,28 +31,40 @@ import keras
 import numpy as np
 
 from tfgreen._adapters.keras import keras3_is_functional, keras3_nodes_by_depth, keras3_producer
-from tfgreen.errors import UnsupportedLayerError, message
 from tfgreen.quantization.keras3_layers import (
     FIXED_RANGE_ACTIVATIONS,
     FUSED_ACTIVATIONS,
+    REQUANTIZED_ACTIVATIONS,
     ActivationQuantizer,
     QuantConv2D,
     QuantDense,
     QuantDepthwiseConv2D,
+    QuantEinsumDense,
+    QuantEmbedding,
+    QuantMultiHeadAttention,
     activation_name,
 )
 
 __all__ = [
     "SUPPORTED_LAYERS",
+    "float_layers",
     "is_graph_model",
+    "is_quantize_aware",
     "load_scope",
     "quantize_aware",
     "unsupported_layers",
 ]
 
 _L = keras.layers
-_STRIP_HINT = ", or remove pruning wrappers first with tfgreen.strip(model)"
-_KERNEL = {_L.Dense: QuantDense, _L.Conv2D: QuantConv2D, _L.DepthwiseConv2D: QuantDepthwiseConv2D}
+_KERNEL = {
+    _L.Dense: QuantDense,
+    _L.Conv2D: QuantConv2D,
+    _L.DepthwiseConv2D: QuantDepthwiseConv2D,
+    _L.EinsumDense: QuantEinsumDense,
+}
+# Layers that quantize their own inputs and outputs, and the variables copied across.
+_SELF_QUANTIZED = {_L.MultiHeadAttention: QuantMultiHeadAttention, _L.Embedding: QuantEmbedding}
+_OK_ACTIVATIONS = FUSED_ACTIVATIONS + FIXED_RANGE_ACTIVATIONS + REQUANTIZED_ACTIVATIONS
 _REQUANTIZE = (
     _L.ReLU,
     _L.Activation,
@@ -72,7 +88,11 @@ _KEEP = (
 )
 SUPPORTED_LAYERS = tuple(
     sorted(
-        {cls.__name__ for cls in (*_KERNEL, *_REQUANTIZE, *_KEEP) if cls is not _L.InputLayer}
+        {
+            cls.__name__
+            for cls in (*_KERNEL, *_SELF_QUANTIZED, *_REQUANTIZE, *_KEEP)
+            if cls is not _L.InputLayer
+        }
         | {"BatchNormalization (after Dense/Conv2D/DepthwiseConv2D)"}
     )
 )
@@ -89,24 +109,42 @@ def _why_unsupported(layer, absorbed: set[int]) -> str | None:
         if getattr(layer, "data_format", "channels_last") != "channels_last":
             return "channels_first data format"
         name = activation_name(layer.activation)
-        if name not in FUSED_ACTIVATIONS + FIXED_RANGE_ACTIVATIONS:
-            return f"activation {name!r}"
-        return None
+        return None if name in _OK_ACTIVATIONS else f"activation {name!r}"
     if cls is _L.Activation:
         name = activation_name(layer.activation)
-        ok = FUSED_ACTIVATIONS + FIXED_RANGE_ACTIVATIONS
-        return None if name in ok else f"activation {name!r}"
-    if cls in _REQUANTIZE or cls in _KEEP:
+        return None if name in _OK_ACTIVATIONS else f"activation {name!r}"
+    if cls is _L.MultiHeadAttention and getattr(layer, "_use_gate", False):
+        return "gated attention"
+    if cls in _SELF_QUANTIZED or cls in _REQUANTIZE or cls in _KEEP:
         return None
+    if cls is _L.LayerNormalization:
+        return "normalization statistics (mean, rsqrt) lose too much in int8"
     return "layer type"
 
 
+def float_layers(model, quantized: set[str], preserve_sparsity: bool) -> dict[str, str]:
+    """Layers asked for that QAT can't make int8 (they stay float), by name, with the reason.
+
+    Args:
+        model: A built Keras 3 Sequential or Functional model.
+        quantized: Names of the layers asked for.
+        preserve_sparsity: Unused (sparsity does not change what Keras 3 QAT takes).
+
+    Returns:
+        `{name: "Class: reason"}`.
+    """
+    source = _as_functional(model)
+    return unsupported_layers(source, quantized, _fold_plan(source, quantized)[1])
+
+
 def unsupported_layers(model, quantized: set[str], absorbed: set[int]) -> dict[str, str]:
-    """Layers to quantize that QAT can't handle, by name, with the reason."""
+    """Layers to quantize that QAT can't handle (they stay float), by name, with the reason."""
     return {
         layer.name: f"{type(layer).__name__}: {reason}"
         for layer in model.layers
-        if layer.name in quantized and (reason := _why_unsupported(layer, absorbed)) is not None
+        if layer.name in quantized
+        and type(layer) is not _L.InputLayer
+        and (reason := _why_unsupported(layer, absorbed)) is not None
     }
 
 
@@ -196,6 +234,20 @@ def _folded_weights(layer, bn):
     return kernel.astype(np.float32), bias.astype(np.float32)
 
 
+def is_quantize_aware(model) -> bool:
+    """Whether a Keras 3 model holds tfgreen's fake-quant layers (it came from `quantize_aware`).
+
+    Args:
+        model: A Keras 3 model.
+
+    Returns:
+        True when a layer learns or applies int8 ranges.
+    """
+    kinds = (ActivationQuantizer, QuantDense, QuantConv2D, QuantDepthwiseConv2D, QuantEinsumDense)
+    kinds += (QuantMultiHeadAttention, QuantEmbedding)
+    return any(isinstance(layer, kinds) for layer in model.layers)
+
+
 def is_graph_model(model) -> bool:
     """Whether a Keras 3 model is a Sequential or Functional graph.
 
@@ -240,19 +292,6 @@ def quantize_aware(model, quantized: set[str], preserve_sparsity: bool):
     """
     source = _as_functional(model)
     plan, absorbed = _fold_plan(source, quantized)
-    bad = unsupported_layers(source, quantized, absorbed)
-    if bad:
-        raise UnsupportedLayerError(
-            message(
-                f"Quantization-aware training can't handle {len(bad)} layer(s): "
-                + ", ".join(f"{k} ({v})" for k, v in bad.items()),
-                f"layers of the types {', '.join(SUPPORTED_LAYERS)}",
-                "Leave them in float with keep_float="
-                + repr(sorted(bad))
-                + _STRIP_HINT * any("Prune" in reason for reason in bad.values()),
-                layers=sorted(bad),
-            )
-        )
     originals: dict[int, keras.layers.Layer] = {}
     pending: list[tuple] = []
 
@@ -268,6 +307,13 @@ def quantize_aware(model, quantized: set[str], preserve_sparsity: bool):
             config["keep_zeros"] = bool(preserve_sparsity and np.any(kernel == 0))
             new = _KERNEL[type(layer)].from_config(config)
             pending.append((new, kernel, bias))
+        elif type(layer) in _SELF_QUANTIZED and layer.name in quantized:
+            config = layer.get_config()
+            if type(layer) is _L.MultiHeadAttention:
+                zeros = any(np.any(np.asarray(w) == 0) for w in layer.get_weights())
+                config["keep_zeros"] = bool(preserve_sparsity and zeros)
+            new = _SELF_QUANTIZED[type(layer)].from_config(config)
+            pending.append((new, layer, None))
         else:
             new = layer.__class__.from_config(layer.get_config())
             if layer.weights:
@@ -311,6 +357,8 @@ def quantize_aware(model, quantized: set[str], preserve_sparsity: bool):
             if type(original) in _KEEP and all(id(t) in int8_ids for t in tensors):
                 mark(outputs)
             return outputs
+        if type(original) in _SELF_QUANTIZED:
+            return mark(new(*args, **kwargs))
         args = keras.tree.map_structure(lambda t: quantize_float(t, original.name), args)
         outputs = new(*args, **kwargs)
         if type(original) in _REQUANTIZE:
@@ -324,11 +372,28 @@ def quantize_aware(model, quantized: set[str], preserve_sparsity: bool):
         call_function=call,
     )
     for new, kernel, bias in pending:
-        if bias is None:
+        if isinstance(kernel, keras.layers.Layer):
+            _copy_weights(kernel, new)
+        elif bias is None:
             new.set_weights(kernel)
-            continue
-        new.kernel.assign(kernel)
-        new.bias.assign(bias)
-        if new.keep_zeros:
-            new.kernel_mask.assign((kernel != 0).astype(np.float32))
+        else:
+            _set_kernel(new, kernel, bias)
     return qat
+
+
+def _set_kernel(layer, kernel, bias) -> None:
+    layer.kernel.assign(kernel)
+    if bias is not None:
+        layer.bias.assign(bias)
+    if layer.keep_zeros:
+        layer.kernel_mask.assign((np.asarray(kernel) != 0).astype(np.float32))
+
+
+def _copy_weights(original, new) -> None:
+    """Copies an Embedding's table, or a MultiHeadAttention's projections, into its QAT twin."""
+    if isinstance(original, _L.Embedding):
+        new.embeddings.assign(original.embeddings)
+        return
+    sources = [original._query_dense, original._key_dense, original._value_dense]
+    for old, fresh in zip([*sources, original._output_dense], new.projections(), strict=True):
+        _set_kernel(fresh, old.kernel, old.bias if old.bias is not None else None)

@@ -23,6 +23,12 @@ class QuantizationBackend(Protocol):
     def is_graph_model(self, model) -> bool:
         """Whether the model is a Sequential or Functional graph QAT can rebuild."""
 
+    def is_quantize_aware(self, model) -> bool:
+        """Whether the model came from `quantize_aware` (it carries fake-quant layers)."""
+
+    def float_layers(self, model, quantized: set[str], preserve_sparsity: bool) -> dict[str, str]:
+        """Of the layers named in `quantized`, those QAT can't make int8, with the reason."""
+
     def quantize_aware(self, model, quantized: set[str], preserve_sparsity: bool):
         """Returns the QAT model: the layers named in `quantized` get int8
         fake-quant, the others stay float; `preserve_sparsity` keeps zero

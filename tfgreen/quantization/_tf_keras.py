@@ -20,12 +20,22 @@ from tfgreen._adapters.keras import (
     tf_keras_is_graph_network,
     tf_keras_producer,
 )
-from tfgreen.errors import TfgreenValueError, UnsupportedLayerError, message
+from tfgreen.errors import TfgreenValueError, message
 from tfgreen.flavor import keras_for, tfmot
 
-__all__ = ["custom_objects", "has_zero_weights", "is_graph_model", "load_scope", "quantize_aware"]
+__all__ = [
+    "custom_objects",
+    "float_layers",
+    "has_zero_weights",
+    "is_graph_model",
+    "is_quantize_aware",
+    "load_scope",
+    "quantize_aware",
+]
 
 _KERNEL_NAMES = ("kernel", "depthwise_kernel")
+# tfmot's QAT layer classes, by name (checking them needs no tfmot import).
+_TFMOT_QAT_LAYERS = ("QuantizeWrapper", "QuantizeWrapperV2", "QuantizeLayer")
 
 
 def has_zero_weights(model) -> bool:
@@ -56,6 +66,11 @@ def _batchnorm_problem(layer) -> str | None:
     return None
 
 
+def _reads_integers(layer) -> bool:
+    inputs = layer.input if isinstance(layer.input, (list, tuple)) else [layer.input]
+    return any(getattr(t, "dtype", None) is not None and t.dtype.is_integer for t in inputs)
+
+
 def _unsupported(model, quantized: set[str], scheme) -> dict[str, str]:
     from tfgreen._adapters.tfmot import qat_module
 
@@ -66,15 +81,50 @@ def _unsupported(model, quantized: set[str], scheme) -> dict[str, str]:
     for layer in model.layers:
         if layer.name not in quantized or isinstance(layer, layers.InputLayer):
             continue
-        if type(layer) is layers.BatchNormalization:
+        if type(layer) is layers.Dense and len(layer.input.shape) > 2:
+            problem = (
+                "Dense on a [batch, seq, features] input: tfmot's fake-quant kernel there "
+                "lowers to a Tensordot the converter keeps in float"
+            )
+        elif _reads_integers(layer):
+            problem = f"{type(layer).__name__}: reads integer ids (tfmot would quantize them)"
+        elif type(layer) is layers.BatchNormalization:
             problem = _batchnorm_problem(layer)
         elif default.supports(layer) and registry.supports(layer):
             problem = None
         else:
-            problem = type(layer).__name__
+            problem = f"{type(layer).__name__}: not in tfmot's int8 registry"
         if problem is not None:
             found[layer.name] = problem
     return found
+
+
+def float_layers(model, quantized: set[str], preserve_sparsity: bool) -> dict[str, str]:
+    """Layers asked for that tfmot's scheme can't make int8 (they stay float), with the reason.
+
+    Args:
+        model: A built tf_keras Sequential or Functional model.
+        quantized: Names of the layers asked for.
+        preserve_sparsity: Whether the prune-preserving scheme would be used
+            (on a model with zero weights).
+
+    Returns:
+        `{name: "Class: reason"}`.
+    """
+    scheme = _scheme(preserve_sparsity and has_zero_weights(model))
+    return _unsupported(model, quantized, scheme)
+
+
+def is_quantize_aware(model) -> bool:
+    """Whether a tf_keras model holds tfmot's quantize wrappers (it came from `quantize_aware`).
+
+    Args:
+        model: A tf_keras model.
+
+    Returns:
+        True when a layer is a tfmot `QuantizeWrapper` or `QuantizeLayer`.
+    """
+    return any(type(layer).__name__ in _TFMOT_QAT_LAYERS for layer in model.layers)
 
 
 def is_graph_model(model) -> bool:
@@ -108,24 +158,6 @@ def quantize_aware(model, quantized: set[str], preserve_sparsity: bool):
     """
     prune_preserve = preserve_sparsity and has_zero_weights(model)
     scheme = _scheme(prune_preserve)
-    bad = _unsupported(model, quantized, scheme)
-    if bad:
-        kind = "tfmot's prune-preserving int8 scheme" if prune_preserve else "tfmot's int8 QAT"
-        fix = "Leave them in float with keep_float=" + repr(sorted(bad))
-        if any("Prune" in reason for reason in bad.values()):
-            fix += ", or remove pruning wrappers first with tfgreen.strip(model)"
-        if prune_preserve:
-            fix += ", or pass preserve_sparsity=False to use the default scheme"
-        raise UnsupportedLayerError(
-            message(
-                f"{kind} can't quantize {len(bad)} layer(s): "
-                + ", ".join(f"{k} ({v})" for k, v in bad.items()),
-                "layers tfmot's registry supports (Dense, Conv2D, DepthwiseConv2D, "
-                "BatchNormalization after a conv, ReLU, Add, pooling, Flatten, ...)",
-                fix,
-                layers=sorted(bad),
-            )
-        )
     qk = tfmot().quantization.keras
     if quantized == {layer.name for layer in model.layers}:
         annotated = qk.quantize_annotate_model(model)
@@ -153,12 +185,16 @@ def quantize_aware(model, quantized: set[str], preserve_sparsity: bool):
 
 def _float_feeding_int8(model, quantized: set[str]) -> set[str]:
     """Float layers (kept float, tfmot can't quantize them) whose output an int8 layer reads."""
-    input_layer = keras_for("tf_keras").layers.InputLayer
+    layers = keras_for("tf_keras").layers
+    # tfmot's QuantizeWrapper calls its layer with one input: attention (query, value,
+    # mask) can't be wrapped, so an int8 layer after it quantizes its own input.
+    unwrappable = (layers.InputLayer, layers.MultiHeadAttention)
     return {
         layer.name
         for layer in model.layers
         if layer.name not in quantized
-        and not isinstance(layer, input_layer)
+        and not isinstance(layer, unwrappable)
+        and not _reads_integers(layer)  # tfmot would fake-quantize the ids themselves
         and any(consumer.name in quantized for consumer in tf_keras_consumers(layer))
     }
 

@@ -13,10 +13,10 @@ from collections.abc import Iterable
 
 from tfgreen._validate import boolean
 from tfgreen.distribute import check_strategy, strategy_of
-from tfgreen.errors import TfgreenTypeError, TfgreenValueError, message
+from tfgreen.errors import TfgreenTypeError, TfgreenValueError, UnsupportedLayerError, message
 from tfgreen.flavor import backend, flavor_of
 
-__all__ = ["quantize_aware"]
+__all__ = ["quantize_aware", "is_quantize_aware"]
 
 
 def _names(value, argument: str, known: list[str]) -> set[str] | None:
@@ -72,9 +72,17 @@ def quantize_aware(
     models, which tfmot refuses, get tfgreen's own fake-quant layers:
     symmetric int8 weights (per channel for `Conv2D`), int8 activations with
     moving min/max ranges, a quantized input, and each `BatchNormalization`
-    after a conv/dense layer folded into it. Keras 3 QAT handles `Dense`,
-    `Conv2D`, `DepthwiseConv2D`, `BatchNormalization`, `ReLU`, `Activation`,
-    `Add`, `Concatenate`, pooling, `Flatten`, `Reshape`, `Dropout`, `Softmax`.
+    after a conv/dense layer folded into it. Keras 3 QAT handles `Dense`
+    (also with GELU/SiLU), `Conv2D`, `DepthwiseConv2D`, `EinsumDense`,
+    `BatchNormalization`, `ReLU`, `Activation`, `Add`, `Concatenate`,
+    pooling, `Flatten`, `Reshape`, `Dropout`, `Softmax`, and for transformers
+    `Embedding` (int8 table) and `MultiHeadAttention` (int8 projections; the
+    scores, the causal mask and the softmax stay float).
+
+    A layer QAT can't make int8 (LayerNormalization, a custom layer, a layer
+    outside tfmot's registry on tf_keras) stays float: the model is never
+    refused as a whole. The returned model's `quantization_report` says
+    which layers are int8 and why each other one stayed float.
 
     Args:
         model: A built Keras 3 or tf_keras Sequential or Functional model,
@@ -90,7 +98,9 @@ def quantize_aware(
 
     Returns:
         A new model of the same flavour with the original weights, to
-        compile and fit. Keras 3 models come back as Functional models.
+        compile and fit. Keras 3 models come back as Functional models. Its
+        `quantization_report` is `{"int8": [layer names], "float": {layer
+        name: why it stayed float}}`.
 
     Example:
     ```python
@@ -99,6 +109,12 @@ def quantize_aware(
     qat.fit(x, y, epochs=2)
     data = tfgreen.quantization.ptq.convert(qat, "int8", io_dtype="int8")
     ```
+
+    A small causal transformer: what stays float is named.
+    >>> from tfgreen.models import tiny_gpt
+    >>> qat = tfgreen.quantize_aware(tiny_gpt(vocab_size=64, seq_len=8, embed_dim=8, num_layers=1))
+    >>> sorted(qat.quantization_report["float"])
+    ['block0_ln1', 'block0_ln2', 'final_ln', 'position_embedding']
     """
     implementation = backend("tfgreen.quantization", flavor_of(model))
     check_strategy(model, strategy_of())  # tfgreen.distribute: refuse what tf.distribute can't run
@@ -139,4 +155,50 @@ def quantize_aware(
                 keep_float=keep_float,
             )
         )
-    return implementation.quantize_aware(model, quantized, preserve_sparsity)
+    left_float = implementation.float_layers(model, quantized, preserve_sparsity)
+    wrapped = sorted(name for name, why in left_float.items() if "Prune" in why.split(":")[0])
+    if wrapped:
+        raise UnsupportedLayerError(
+            message(
+                f"The model still has pruning wrappers: {', '.join(wrapped)}",
+                "a plain model (a pruned model after tfgreen.strip)",
+                "Remove the wrappers first with tfgreen.strip(model), then call quantize_aware",
+                layers=wrapped,
+            )
+        )
+    qat = implementation.quantize_aware(model, quantized - set(left_float), preserve_sparsity)
+    # Set past Keras's attribute tracking, which would wrap the dict and its lists.
+    object.__setattr__(qat, "quantization_report", _report(model, quantized, left_float))
+    return qat
+
+
+def _report(model, quantized: set[str], left_float: dict[str, str]) -> dict:
+    """`{"int8": [names], "float": {name: why}}` over the model's layers (inputs left out)."""
+    layers = [layer for layer in model.layers if type(layer).__name__ != "InputLayer"]
+    return {
+        "int8": [layer.name for layer in layers if layer.name in quantized - set(left_float)],
+        "float": {
+            layer.name: left_float.get(layer.name, "not asked for (layers / keep_float)")
+            for layer in layers
+            if layer.name not in quantized or layer.name in left_float
+        },
+    }
+
+
+def is_quantize_aware(model) -> bool:
+    """Whether a Keras 3 or tf_keras model came from `quantize_aware` (has fake-quant layers).
+
+    Its int8 ranges were learned in training: an int8 export needs no calibration data.
+
+    Args:
+        model: A Keras 3 or tf_keras model.
+
+    Returns:
+        True for a quantization-aware model.
+
+    Example:
+    >>> from tfgreen.models import small_mlp
+    >>> is_quantize_aware(small_mlp()), is_quantize_aware(tfgreen.quantize_aware(small_mlp()))
+    (False, True)
+    """
+    return backend("tfgreen.quantization", flavor_of(model)).is_quantize_aware(model)

@@ -11,6 +11,12 @@ turns into real int8 kernels:
   per tensor otherwise), an `ActivationQuantizer` on the output, and optional
   zero masks (`keep_zeros=True`) so a pruned kernel's zeros stay zero while
   fine-tuning.
+- For transformers: `QuantEinsumDense` (an `EinsumDense` that also quantizes
+  its input), `QuantMultiHeadAttention` (its query/key/value/output
+  projections are `QuantEinsumDense`; the scores, the causal mask and the
+  softmax stay float, since one int8 scale can't hold the mask's fill value
+  next to the scores) and `QuantEmbedding` (an int8 table, so the lookup
+  gives int8 values).
 
 Every layer is registered as serializable (package `"tfgreen"`), so a QAT model
 saves to `.keras` and loads back once this module is imported (
@@ -22,13 +28,23 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-__all__ = ["ActivationQuantizer", "QuantDense", "QuantConv2D", "QuantDepthwiseConv2D"]
+__all__ = [
+    "ActivationQuantizer",
+    "QuantDense",
+    "QuantConv2D",
+    "QuantDepthwiseConv2D",
+    "QuantEinsumDense",
+    "QuantMultiHeadAttention",
+    "QuantEmbedding",
+]
 
 # Activations the converter fuses into the kernel op: fake-quant goes after them.
 FUSED_ACTIVATIONS = ("linear", "relu", "relu6")
 # Activations with a fixed int8 output range (the converter sets it): fake-quant
 # goes before them, on the kernel op's output.
 FIXED_RANGE_ACTIVATIONS = ("softmax", "sigmoid", "tanh")
+# Activations with int8 kernels whose output range is learned: fake-quant goes after them.
+REQUANTIZED_ACTIVATIONS = ("gelu", "silu", "swish")
 _EPSILON = 1e-6
 
 
@@ -195,8 +211,14 @@ class QuantDense(_QuantKernelMixin, keras.layers.Dense):
         self._build_quant(self.compute_output_shape(input_shape))
 
     def call(self, inputs, training=None):
-        outputs = self._add_bias(ops.matmul(inputs, self.quantized_kernel()))
-        return self._finish(outputs, training)
+        kernel = self.quantized_kernel()
+        if len(inputs.shape) > 2:
+            # A transformer's [batch, seq, features] input: the converter turns an einsum
+            # (not a broadcast matmul) with a fake-quant kernel into an int8 FULLY_CONNECTED.
+            outputs = ops.einsum("...i,ij->...j", inputs, kernel)
+        else:
+            outputs = ops.matmul(inputs, kernel)
+        return self._finish(self._add_bias(outputs), training)
 
     def get_config(self):
         return {**super().get_config(), **self._quant_config()}
@@ -274,3 +296,107 @@ class QuantDepthwiseConv2D(_QuantKernelMixin, keras.layers.DepthwiseConv2D):
 
     def get_config(self):
         return {**super().get_config(), **self._quant_config()}
+
+
+@keras.saving.register_keras_serializable(package="tfgreen")
+class QuantEinsumDense(_QuantKernelMixin, keras.layers.EinsumDense):
+    """`EinsumDense` with int8 fake-quant on its input, kernel (per tensor) and output.
+
+    Args:
+        equation: The einsum equation, as in `keras.layers.EinsumDense`.
+        output_shape: The output shape, as in `keras.layers.EinsumDense`.
+        keep_zeros: Keep the kernel's zero weights at zero while training.
+            Defaults to `False`.
+        decay: Moving-average decay of the input and output ranges.
+            Defaults to `0.99`.
+        **kwargs: Other `keras.layers.EinsumDense` arguments.
+
+    Example:
+    >>> layer = QuantEinsumDense("abc,cde->abde", output_shape=(None, 2, 8))
+    """
+
+    def __init__(
+        self, equation, output_shape, keep_zeros: bool = False, decay: float = 0.99, **kwargs
+    ):
+        super().__init__(equation, output_shape, **kwargs)
+        self._init_quant(keep_zeros, decay)
+        self.input_quantizer = ActivationQuantizer(decay=self.decay, name="input_quantizer")
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        self.input_quantizer.build(input_shape)
+        self._build_quant(self.compute_output_shape(input_shape))
+
+    def call(self, inputs, training=None):
+        inputs = self.input_quantizer(inputs, training=training)
+        outputs = ops.einsum(self.equation, inputs, self.quantized_kernel())
+        if self.bias is not None:
+            outputs = ops.add(outputs, self.bias)
+        return self._finish(outputs, training)
+
+    def get_config(self):
+        return {**super().get_config(), **self._quant_config()}
+
+
+@keras.saving.register_keras_serializable(package="tfgreen")
+class QuantMultiHeadAttention(keras.layers.MultiHeadAttention):
+    """`MultiHeadAttention` whose four projections are `QuantEinsumDense`.
+
+    The attention scores, the mask and the softmax stay float.
+
+    Args:
+        num_heads: Attention heads, as in `keras.layers.MultiHeadAttention`.
+        key_dim: Size of each head, as in `keras.layers.MultiHeadAttention`.
+        keep_zeros: Keep the projections' zero weights at zero while
+            training. Defaults to `False`.
+        decay: Moving-average decay of the ranges. Defaults to `0.99`.
+        **kwargs: Other `keras.layers.MultiHeadAttention` arguments.
+
+    Example:
+    >>> layer = QuantMultiHeadAttention(num_heads=2, key_dim=8)
+    """
+
+    def __init__(self, num_heads, key_dim, keep_zeros: bool = False, decay: float = 0.99, **kwargs):
+        super().__init__(num_heads, key_dim, **kwargs)
+        self.keep_zeros = bool(keep_zeros)
+        self.decay = float(decay)
+
+    def build(self, query_shape, value_shape, key_shape=None):
+        from tfgreen._adapters.keras import keras3_attention_projections
+
+        def projection(equation, output_shape, **kwargs):
+            return QuantEinsumDense(
+                equation, output_shape, keep_zeros=self.keep_zeros, decay=self.decay, **kwargs
+            )
+
+        with keras3_attention_projections(projection):
+            super().build(query_shape, value_shape, key_shape)
+
+    def projections(self) -> list:
+        """The built projection layers (query, key, value, output)."""
+        return [self._query_dense, self._key_dense, self._value_dense, self._output_dense]
+
+    def get_config(self):
+        return {**super().get_config(), "keep_zeros": self.keep_zeros, "decay": self.decay}
+
+
+@keras.saving.register_keras_serializable(package="tfgreen")
+class QuantEmbedding(keras.layers.Embedding):
+    """`Embedding` with a symmetric int8 fake-quantized table (per tensor).
+
+    The looked-up values are table values, so they are already int8: the
+    layer needs no output range.
+
+    Args:
+        input_dim: Vocabulary size, as in `keras.layers.Embedding`.
+        output_dim: Embedding width, as in `keras.layers.Embedding`.
+        **kwargs: Other `keras.layers.Embedding` arguments.
+
+    Example:
+    >>> layer = QuantEmbedding(512, 32)
+    """
+
+    def call(self, inputs):
+        if inputs.dtype != "int32" and inputs.dtype != "int64":
+            inputs = ops.cast(inputs, "int32")
+        return ops.take(_symmetric_fake_quant(self.embeddings, None), inputs, axis=0)
