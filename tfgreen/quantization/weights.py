@@ -14,8 +14,11 @@ unchanged). tfgreen adds what a language model needs around it:
 - Checks before (Keras 3 only, something to quantize, calibration data for
   GPTQ/AWQ) and after: the result `model.tfgreen_quantization` gives the
   weight bytes and, with `validation_data`, the perplexity before and after.
-- GPTQ/AWQ `.keras` files do not reload in Keras 3.15.1, so `save()` on such
-  a model refuses with the reason instead of writing a file that can't be read.
+- Keras 3.15.1 cannot reload most of these models from `.keras` (GPTQ/AWQ
+  files fail, weight-only int8 comes back with int8 activations, a quantized
+  plain `keras.layers.MultiHeadAttention` loses its variables), so `save()`
+  on such a model refuses with the reason (`WeightQuantization.reloads`)
+  instead of writing a file that does not load back as it was.
 
 Exported with `tfgreen.export_tflite`, a weight-quantized model keeps int8
 weights in the file (`export_quantization`).
@@ -71,8 +74,13 @@ class WeightQuantization:
         layers: Names of the layers Keras quantized.
         calibration_windows: Token windows used for GPTQ/AWQ (0 otherwise).
         seconds: Time `model.quantize` took.
-        reloads: Whether a `.keras` file of the model reloads (`False` for
-            GPTQ/AWQ in Keras 3.15: their `save()` refuses).
+        reloads: Whether a `.keras` file of the model reloads as it is. In
+            Keras 3.15.1 only int4 on models without plain
+            `keras.layers.MultiHeadAttention` (e.g. KerasHub) does: GPTQ/AWQ
+            files fail to load, weight-only int8 reloads with int8
+            activations, a quantized plain MultiHeadAttention (as in
+            tiny_gpt) loads without variables. `save()` otherwise refuses
+            with the reason.
     """
 
     mode: str
@@ -285,14 +293,33 @@ def _config(model, mode: str, ids: np.ndarray | None):
     )
 
 
-def _refuse_save(mode: str):
+def _reload_problem(model, mode: str) -> str | None:
+    """Why a `.keras` file of the quantized model would not load back in Keras 3.15.1, or `None`."""
+    if mode in _CALIBRATED:
+        return (
+            f"Keras 3.15.1 writes a {mode.upper()} model's .keras file but cannot load it "
+            "back (its layers expect variables the file does not hold)"
+        )
+    if mode == "int8":
+        return (
+            "Keras 3.15.1 does not save the weight-only int8 config, so the file reloads "
+            "with int8 activations (other outputs, and no TFLite conversion)"
+        )
+    attention = _keras().layers.MultiHeadAttention
+    if any(type(layer) is attention for layer in model._flatten_layers()):
+        return (
+            "Keras 3.15.1 cannot load a quantized keras.layers.MultiHeadAttention back from "
+            "a .keras file (its query/key/value/output layers get no variables)"
+        )
+    return None
+
+
+def _refuse_save(mode: str, problem: str):
     def save(*args, **kwargs):
         raise TfgreenValueError(
             message(
-                f"A {mode.upper()}-quantized model cannot be saved as .keras: Keras 3.15.1 "
-                "writes the file but cannot load it back (its layers expect variables the "
-                "file does not hold)",
-                "a model quantized with mode='int8' or 'int4' for a .keras file",
+                f"This {mode}-quantized model cannot be saved as .keras: {problem}",
+                "a model whose .keras file reloads (WeightQuantization.reloads is True)",
                 "Export it with tfgreen.export_tflite, or save the float model and call "
                 f"tfgreen.quantize(model, '{mode}', ...) after loading",
                 mode=mode,
@@ -360,6 +387,7 @@ def quantize(model, mode: str, calibration_data=None, validation_data=None):
     seconds = time.perf_counter() - started
     after = perplexity(twin, validation_data) if validation_data is not None else None
     bytes_before, bytes_after = _weight_bytes(model), _weight_bytes(twin)
+    problem = _reload_problem(twin, mode)
     layers = [
         layer.name
         for layer in twin._flatten_layers()
@@ -376,8 +404,8 @@ def quantize(model, mode: str, calibration_data=None, validation_data=None):
         layers=layers,
         calibration_windows=0 if ids is None else len(ids),
         seconds=seconds,
-        reloads=mode not in _CALIBRATED,
+        reloads=problem is None,
     )
-    if mode in _CALIBRATED:
-        twin.save = _refuse_save(mode)
+    if problem is not None:
+        twin.save = _refuse_save(mode, problem)
     return twin
