@@ -76,7 +76,8 @@ class WeightQuantization:
         seconds: Time `model.quantize` took.
         reloads: Whether a `.keras` file of the model reloads as it is. In
             Keras 3.15.1 only int4 on models without plain
-            `keras.layers.MultiHeadAttention` (e.g. KerasHub) does: GPTQ/AWQ
+            `keras.layers.MultiHeadAttention` (e.g. KerasHub) does (logits
+            within ~1e-3, not bit-exact): GPTQ/AWQ
             files fail to load, weight-only int8 reloads with int8
             activations, a quantized plain MultiHeadAttention (as in
             tiny_gpt) loads without variables. `save()` otherwise refuses
