@@ -35,6 +35,7 @@ _LAZY = {
     "targets": "tfgreen.export.targets",
     "inspect_tflite": "tfgreen.tflite.inspection",
     "quantize_aware": "tfgreen.quantization",
+    "quantize": "tfgreen.quantization",
     "Distiller": "tfgreen.distillation",
     "perplexity": "tfgreen.perplexity",
     "Comparison": "tfgreen.report",

@@ -36,6 +36,7 @@ from tfgreen.flavor import flavor_of
 from tfgreen.quantization.api import is_quantize_aware
 from tfgreen.quantization.calibration import prepare_calibration, prepare_validation
 from tfgreen.quantization.ptq import INTEGER_QUANTIZATIONS, convert, quantization_errors
+from tfgreen.quantization.weights import export_quantization
 from tfgreen.tflite.read import float_ops, read_tflite
 
 __all__ = ["ExportReport", "export_tflite"]
@@ -427,6 +428,8 @@ def export_tflite(
     """
     started = time.perf_counter()
     path, model = _check_path(path), _check_model(model)
+    # A model from tfgreen.quantize keeps its low-bit weights as int8 ("dynamic").
+    quantization = export_quantization(model, quantization)
     profile = resolve_target(target, quantization)
     _io.check_writable(path, [f.name for f in _files(path, b"", profile)] + [path.name + ".json"])
     language_model = _lm.is_language_model(model)
