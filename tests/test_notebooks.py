@@ -32,6 +32,7 @@ EXPECTED = [
     "05_edge_and_vehicle_export",
     "06_green_report",
     "07_distributed",
+    "10_optimizers_and_energy",
 ]
 _TFGREEN_NAME = re.compile(r"\btfgreen\.([A-Za-z_]\w*)(?:\.([A-Za-z_]\w*))?")
 
@@ -142,6 +143,13 @@ def _check_06(s):
     assert s["size_ratio_pruned_int8"] < 0.3
     assert s["pruned_training_kwh"] > 0.0
     assert "accuracy_vs_size.png" in s["plots"]
+    # Savings are against the float32 .tflite; break-even only where the saving is measurable.
+    assert s["baseline"] == "float32"
+    assert s["saving_measurable"]["float32"] is None
+    for name, count in s["break_even"].items():
+        assert count is None or (s["saving_measurable"][name] and count > 0), name
+    assert "Keras 3 float32 .tflite" in s["tf_keras_rows"]
+    assert s["tf_keras_baseline"] == "Keras 3 float32 .tflite"
 
 
 def _check_07(s):
@@ -154,6 +162,32 @@ def _check_07(s):
     assert s["loss_gap_single_vs_mirrored"] < 0.05
 
 
+def _check_10(s):
+    # Every optimizer reached the target with a positive energy; the answer is the least.
+    assert set(s["optimizers"]) == {"SGD", "Adam", "Adadelta"}
+    reached = {k: v for k, v in s["optimizers"].items() if v is not None}
+    assert reached, "no optimizer reached the target"
+    for name, best in reached.items():
+        assert best["energy_to_target_kwh"] > 0.0, name
+        assert best["spread_kwh"] >= 0.0, name
+    for setting in s["sweep"]:
+        assert setting["kwh"] is None or setting["kwh"] > 0.0, setting
+    least = min(reached, key=lambda k: reached[k]["energy_to_target_kwh"])
+    assert s["answer"] == least
+    assert s["answer_kwh"] == reached[least]["energy_to_target_kwh"]
+    # ... over every setting that reached the target in all its runs ("3/3").
+    every_run = [x["kwh"] for x in s["sweep"] if len(set(x["reached"].split("/"))) == 1]
+    assert s["answer_kwh"] == min(every_run)
+    assert s["runner_up"] in reached and s["runner_up"] != s["answer"]
+    # Green early stopping: the seed-length run wastes energy after its plateau; stopping saves some.
+    assert 0 < s["plateau_epoch"] < s["seed_epochs"]
+    assert 0.0 < s["wasted_after_plateau_kwh"] < s["seed_run_kwh"]
+    assert s["green_epochs"] < s["seed_epochs"]
+    assert 0.0 < s["green_saved_kwh"] < s["seed_run_kwh"]
+    assert s["green_val_accuracy"] > s["seed_final_val_accuracy"] - 0.03
+    assert s["tf_keras_energy_to_target_kwh"] > 0.0
+
+
 CHECKS = {
     "01_seed_example": _check_01,
     "02_pruning": _check_02,
@@ -162,6 +196,7 @@ CHECKS = {
     "05_edge_and_vehicle_export": _check_05,
     "06_green_report": _check_06,
     "07_distributed": _check_07,
+    "10_optimizers_and_energy": _check_10,
 }
 
 
