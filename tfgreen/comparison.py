@@ -83,18 +83,11 @@ def _candidate(name: str, value) -> _Candidate:
     if isinstance(model, (str, Path)):
         path = Path(model)
         if path.suffix.lower() == ".tflite":
-            if not path.is_file():
-                from tfgreen.errors import TfgreenFileNotFoundError
+            from tfgreen.tflite.read import existing_tflite
+            from tfgreen.tflite.verify import check_manifest
 
-                raise TfgreenFileNotFoundError(
-                    message(
-                        f"The .tflite file of candidate {name!r} does not exist",
-                        "a path to an existing .tflite file",
-                        "Check the path",
-                        path=str(path),
-                    )
-                )
-            model = path.read_bytes()
+            model = existing_tflite(path).read_bytes()
+            check_manifest(path, model)  # a manifest beside the file must match it
         else:
             from tfgreen.loading import load_model
 
@@ -314,9 +307,9 @@ def _measure(candidate: _Candidate, data: _Data, reference: _Candidate, runs: in
     x = data.x
     if candidate.kind == "tflite":
         from tfgreen.tflite.read import read_tflite
-        from tfgreen.tflite.runner import TfliteRunner
+        from tfgreen.tflite.isolated import IsolatedRunner
 
-        runner = TfliteRunner(candidate.model)
+        runner = IsolatedRunner(candidate.model)
         predict = runner.predict
         latency = runner.latency_ms(x, runs=runs)["p50"]
         info = read_tflite(candidate.model)

@@ -57,9 +57,9 @@ def single_sample_fn(model_or_path, num_threads: int = 1) -> tuple[Callable, str
     ```
     """
     if _is_tflite(model_or_path):
-        from tfgreen.tflite.runner import TfliteRunner
+        from tfgreen.tflite.isolated import vetted_runner
 
-        runner = TfliteRunner(model_or_path, num_threads=num_threads)
+        runner = vetted_runner(model_or_path, num_threads=num_threads)
         return runner.predict, "tflite"
     import tensorflow as tf
 

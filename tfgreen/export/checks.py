@@ -106,10 +106,10 @@ class CheckContext:
 
     @cached_property
     def runner(self):
-        """A `TfliteRunner` on the file (LiteRT, optimized kernels)."""
-        from tfgreen.tflite.runner import TfliteRunner
+        """An `IsolatedRunner` on the file (LiteRT, optimized kernels, child process)."""
+        from tfgreen.tflite.isolated import IsolatedRunner
 
-        return TfliteRunner(self.data)
+        return IsolatedRunner(self.data)
 
     @cached_property
     def keras_outputs(self) -> list[np.ndarray]:
@@ -260,11 +260,11 @@ def kernel_differences(data: bytes, info: TfliteModelInfo, arrays: list[np.ndarr
     kernel_differences(data, read_tflite(data), [x_test[:100]])["max_lsb"]  # 1
     ```
     """
-    from tfgreen.tflite.runner import TfliteRunner
+    from tfgreen.tflite.isolated import IsolatedRunner
 
     runs = [
-        TfliteRunner(data, xnnpack=False, preserve_all_tensors=True),
-        TfliteRunner(data, reference=True, preserve_all_tensors=True),
+        IsolatedRunner(data, xnnpack=False, preserve_all_tensors=True),
+        IsolatedRunner(data, reference=True, preserve_all_tensors=True),
     ]
     ops = [op for op in info.ops if info.tensors[op.outputs[0]].dtype.startswith("int")]
     indices = [op.outputs[0] for op in ops]
@@ -348,11 +348,11 @@ def _check_reference_kernels(context: CheckContext) -> dict | None:
     limit = context.target.max_reference_lsb
     if limit is None or context.samples is None:
         return None
-    from tfgreen.tflite.runner import TfliteRunner
+    from tfgreen.tflite.isolated import IsolatedRunner
 
     head = [a[:_REFERENCE_SAMPLES] for a in context.samples.arrays]
     kernels = kernel_differences(context.data, context.info, head)
-    reference = TfliteRunner(context.data, reference=True).predict(head)
+    reference = IsolatedRunner(context.data, reference=True).predict(head)
     return {
         "passed": kernels["max_lsb"] <= limit,
         **kernels,
