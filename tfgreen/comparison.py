@@ -306,8 +306,8 @@ def _measure(candidate: _Candidate, data: _Data, reference: _Candidate, runs: in
 
     x = data.x
     if candidate.kind == "tflite":
-        from tfgreen.tflite.read import read_tflite
         from tfgreen.tflite.isolated import IsolatedRunner
+        from tfgreen.tflite.read import read_tflite
 
         runner = IsolatedRunner(candidate.model)
         predict = runner.predict

@@ -62,7 +62,9 @@ def _mutants(data: bytes, count: int, seed: int = 0) -> list[bytes]:
                 tensor.shapeSignature = [-1] * rank
             elif choice == 1:
                 op = graph.operators[0]
-                op.inputs = [int(v) for v in rng.integers(-3, len(graph.tensors) + 3, len(op.inputs))]
+                op.inputs = [
+                    int(v) for v in rng.integers(-3, len(graph.tensors) + 3, len(op.inputs))
+                ]
             elif choice == 2:
                 tensor.buffer = int(rng.integers(0, len(model.buffers) + 3))
             else:
@@ -126,12 +128,12 @@ def test_fuzzed_files_never_crash_the_caller(tmp_path, dense_tflite):
         path = tmp_path / f"m{i}.tflite"
         path.write_bytes(data)
         for call in (
-            lambda: inspect_tflite(path, timeout=60),
-            lambda: bench_tflite(path, runs=2),
-            lambda: tfgreen.compare({"m": str(path)}, (x, np.zeros(2, "int64")), runs=2),
+            lambda p: inspect_tflite(p, timeout=60),
+            lambda p: bench_tflite(p, runs=2),
+            lambda p: tfgreen.compare({"m": str(p)}, (x, np.zeros(2, "int64")), runs=2),
         ):
             try:
-                call()
+                call(path)
                 outcomes["result"] += 1
             except TfgreenError as error:
                 assert "Traceback" not in str(error)

@@ -42,8 +42,8 @@ def bench_tflite(
     # 0.012
     ```
     """
-    from tfgreen.tflite.read import existing_tflite, read_tflite
     from tfgreen.tflite.isolated import IsolatedRunner
+    from tfgreen.tflite.read import existing_tflite, read_tflite
     from tfgreen.tflite.verify import check_manifest
 
     path = existing_tflite(path)

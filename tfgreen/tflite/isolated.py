@@ -18,6 +18,7 @@ executed by the parent.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -126,7 +127,11 @@ def _handle(runner, header: dict, arrays: list[np.ndarray]) -> tuple[dict, list[
         single = not isinstance(outputs, list)
         return {"single": single}, [outputs] if single else outputs
     if op == "latency_ms":
-        return {"result": runner.latency_ms(arrays, runs=header["runs"], warmup=header["warmup"], progress=header["progress"])}, []
+        return {
+            "result": runner.latency_ms(
+                arrays, runs=header["runs"], warmup=header["warmup"], progress=header["progress"]
+            )
+        }, []
     if op == "raw_tensors":
         return {}, runner.raw_tensors(arrays, header["indices"])
     if op == "sample_inputs":
@@ -136,11 +141,15 @@ def _handle(runner, header: dict, arrays: list[np.ndarray]) -> tuple[dict, list[
 
 def _error_header(error: BaseException) -> dict:
     name = type(error).__name__ if isinstance(error, errors.TfgreenError) else "TfliteFileError"
-    text = str(error) if isinstance(error, errors.TfgreenError) else message(
-        "LiteRT failed on the .tflite file (in an isolated process)",
-        "a valid TFLite model and inputs of its shapes",
-        "Re-export the model; the file may be corrupted or hostile",
-        error=(str(error).splitlines() or [type(error).__name__])[0][:300],
+    text = (
+        str(error)
+        if isinstance(error, errors.TfgreenError)
+        else message(
+            "LiteRT failed on the .tflite file (in an isolated process)",
+            "a valid TFLite model and inputs of its shapes",
+            "Re-export the model; the file may be corrupted or hostile",
+            error=(str(error).splitlines() or [type(error).__name__])[0][:300],
+        )
     )
     return {"ok": False, "type": name, "text": text}
 
@@ -167,7 +176,10 @@ def serve(stdin, stdout) -> int:
             if header["op"] == "init":
                 model = header.get("path") or arrays[0].tobytes()
                 runner = TfliteRunner(model, **header["options"])
-                reply = {"inputs": _plain_details(runner.inputs), "outputs": _plain_details(runner.outputs)}
+                reply = {
+                    "inputs": _plain_details(runner.inputs),
+                    "outputs": _plain_details(runner.outputs),
+                }
                 answer = []
             else:
                 reply, answer = _handle(runner, header, arrays)
@@ -252,9 +264,7 @@ class IsolatedRunner:
         except (EOFError, BrokenPipeError, struct.error, ValueError):
             code = process.wait()
             self._finalizer.detach()
-            reason = (
-                f"signal {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
-            )
+            reason = f"signal {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
             raise TfliteFileError(
                 message(
                     f"LiteRT crashed on the .tflite file (the isolated process died with {reason})",
@@ -302,10 +312,8 @@ class IsolatedRunner:
 
 def _stop(process: subprocess.Popen) -> None:
     for stream in (process.stdin, process.stdout):
-        try:
+        with contextlib.suppress(OSError):
             stream.close()
-        except OSError:
-            pass
     try:
         process.wait(timeout=5)
     except subprocess.TimeoutExpired:
