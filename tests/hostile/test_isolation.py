@@ -140,3 +140,22 @@ def test_fuzzed_files_never_crash_the_caller(tmp_path, dense_tflite):
                 outcomes["refused"] += 1
     assert outcomes["refused"] > 0
     assert sum(outcomes.values()) == 72
+
+
+@pytest.mark.parametrize("flavor", ["keras3"])
+def test_vehicle_ecu_softmax_1000_is_a_target_error_not_an_abort(tmp_path, flavor):
+    """The MobileNetV2 (alpha 0.35, 96x96) vehicle-ecu abort: int8 SOFTMAX over 1000 classes
+    aborts LiteRT's reference kernels; the check runs isolated and says so."""
+    import keras
+
+    import tfgreen
+    from tfgreen.errors import TargetError
+
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(1000, activation="softmax")])
+    x = np.random.default_rng(0).standard_normal((16, 8)).astype("float32")
+    with pytest.raises(TargetError, match="reference kernels could not run"):
+        tfgreen.export_tflite(
+            model, tmp_path / "m.tflite", target="vehicle-ecu", calibration_data=x,
+            validation_data=(x, np.arange(16)),
+        )
+    assert not (tmp_path / "m.tflite").exists()
