@@ -145,6 +145,7 @@ class _Data:
     quality: str  # "accuracy" for (x, y), "perplexity" for token ids
     x: np.ndarray
     y: np.ndarray | None = None
+    one_hot_width: int | None = None  # columns of one-hot labels, checked against each model
 
     def describe(self) -> str:
         if self.quality == "perplexity":
@@ -202,9 +203,8 @@ def _check_data(data) -> _Data:
                 first_bad_sample=int(np.argwhere(~np.isfinite(x.reshape(len(x), -1)))[0][0]),
             )
         )
-    if y.ndim == 2 and y.shape[1] > 1:
-        y = np.argmax(y, axis=1)
-    return _Data("accuracy", x, y.reshape(len(y)).astype("int64"))
+    width = int(y.shape[-1]) if y.ndim > 1 and y.shape[-1] > 1 else None
+    return _Data("accuracy", x, _metrics.class_labels(y), width)
 
 
 def _io_shapes(candidate: _Candidate) -> tuple[tuple | None, tuple | None]:
@@ -273,6 +273,15 @@ def _check_fits(candidate: _Candidate, data: _Data) -> None:
     outputs = int(output[-1]) if output and output[-1] is not None else 1
     classes = max(outputs, 2)
     y = data.y
+    if data.one_hot_width is not None and data.one_hot_width != outputs:
+        raise _does_not_fit(
+            candidate,
+            "the one-hot labels have another width",
+            f"one-hot rows of {outputs} columns, one per model output",
+            "Pass labels for this model's classes",
+            label_width=data.one_hot_width,
+            model_outputs=outputs,
+        )
     if y.min() < 0 or y.max() >= classes:
         raise _does_not_fit(
             candidate,

@@ -155,7 +155,10 @@ def test_vehicle_ecu_softmax_1000_is_a_target_error_not_an_abort(tmp_path, flavo
     x = np.random.default_rng(0).standard_normal((16, 8)).astype("float32")
     with pytest.raises(TargetError, match="reference kernels could not run"):
         tfgreen.export_tflite(
-            model, tmp_path / "m.tflite", target="vehicle-ecu", calibration_data=x,
+            model,
+            tmp_path / "m.tflite",
+            target="vehicle-ecu",
+            calibration_data=x,
             validation_data=(x, np.arange(16)),
         )
     assert not (tmp_path / "m.tflite").exists()
