@@ -124,7 +124,7 @@ def test_fuzzed_files_never_crash_the_caller(tmp_path, dense_tflite):
 
     outcomes = {"result": 0, "refused": 0}
     x = np.zeros((2, 8), "float32")
-    for i, data in enumerate(_mutants(dense_tflite, 24)):
+    for i, data in enumerate(_mutants(dense_tflite, 8)):
         path = tmp_path / f"m{i}.tflite"
         path.write_bytes(data)
         for call in (
@@ -139,7 +139,7 @@ def test_fuzzed_files_never_crash_the_caller(tmp_path, dense_tflite):
                 assert "Traceback" not in str(error)
                 outcomes["refused"] += 1
     assert outcomes["refused"] > 0
-    assert sum(outcomes.values()) == 72
+    assert sum(outcomes.values()) == 24
 
 
 @pytest.mark.parametrize("flavor", ["keras3"])
