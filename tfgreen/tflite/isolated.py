@@ -12,7 +12,7 @@ interpreter's own figures. If the child dies, the call raises
 back as `TfliteFileError` too, with its first line.
 
 Messages between the two processes are a JSON header and numpy arrays
-(`.npz`, loaded with `allow_pickle=False`): nothing the child sends is
+(`.npy`, loaded with `allow_pickle=False`): nothing the child sends is
 executed by the parent.
 """
 
@@ -42,9 +42,9 @@ _ROOT = Path(__file__).resolve().parents[2]
 
 def _send(stream, header: dict, arrays: list[np.ndarray]) -> None:
     buffer = io.BytesIO()
-    if arrays:
-        np.savez(buffer, *[np.asarray(a) for a in arrays])
-    head = json.dumps(header).encode()
+    for a in arrays:
+        np.save(buffer, np.asarray(a), allow_pickle=False)
+    head = json.dumps({**header, "_arrays": len(arrays)}).encode()
     payload = buffer.getvalue()
     stream.write(struct.pack("<IQ", len(head), len(payload)) + head + payload)
     stream.flush()
@@ -68,11 +68,8 @@ def _read_exact(stream, size: int, timeout: float | None) -> bytes:
 def _receive(stream, timeout: float | None = None) -> tuple[dict, list[np.ndarray]]:
     head_size, payload_size = struct.unpack("<IQ", _read_exact(stream, 12, timeout))
     header = json.loads(_read_exact(stream, head_size, timeout))
-    arrays: list[np.ndarray] = []
-    if payload_size:
-        payload = _read_exact(stream, payload_size, timeout)
-        with np.load(io.BytesIO(payload), allow_pickle=False) as archive:
-            arrays = [archive[f"arr_{i}"] for i in range(len(archive.files))]
+    payload = io.BytesIO(_read_exact(stream, payload_size, timeout) if payload_size else b"")
+    arrays = [np.load(payload, allow_pickle=False) for _ in range(int(header.pop("_arrays", 0)))]
     return header, arrays
 
 
