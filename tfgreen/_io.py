@@ -10,7 +10,7 @@ renames it; files get the mode of a normal file (`0o666` minus the umask,
 0644 usually), not `mkstemp`'s 0600. `write_set` writes several files as
 one set: all are staged in a unique folder, the old manifest is removed,
 the data files are renamed into place and the manifest, which names the
-sha256 of every file, comes last, all under a lock on the destination. A
+sha256 of every file, comes last, all under an `flock` on the destination folder itself (no lock file). A
 crash at any point leaves either the old complete set, or files without a
 manifest (readers say "no manifest"), or a manifest that does not match
 (readers refuse) -- never a mixed set that verifies. `check_writable`
@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import os
 import secrets
 import shutil
@@ -304,14 +303,14 @@ def clean_stale(folder: Path) -> list[Path]:
 
 
 @contextlib.contextmanager
-def _locked(folder: Path, name: str):
+def _locked(folder: Path):
+    """An exclusive `flock` on the folder itself: no lock file is left behind."""
     try:
         import fcntl
     except ImportError:  # no advisory locks (Windows): the rename order still holds
         yield
         return
-    lock = folder / f".tfgreen-lock-{hashlib.sha256(name.encode()).hexdigest()[:16]}"
-    fd = os.open(lock, os.O_CREAT | os.O_RDWR | getattr(os, "O_CLOEXEC", 0), 0o644)
+    fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0))
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
@@ -335,7 +334,7 @@ def write_set(files: dict[Path, bytes], manifest: Path, manifest_bytes: bytes) -
     try:
         for final, data in [*files.items(), (manifest, manifest_bytes)]:
             _write_new(staging / final.name, data)
-        with _locked(folder, manifest.name):
+        with _locked(folder):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(manifest)  # from here until the end the set has no manifest
             for final in files:

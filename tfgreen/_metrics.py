@@ -20,7 +20,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from tfgreen.errors import TfgreenValueError, message
+
 __all__ = [
+    "class_labels",
     "LOGITS",
     "PROBABILITIES",
     "output_kind",
@@ -76,6 +79,59 @@ def predicted_classes(values, kind: str | None = None) -> np.ndarray:
     return (flat[:, 0] > threshold).astype("int64")
 
 
+def _bad_labels(why: str, expected: str, **received) -> TfgreenValueError:
+    return TfgreenValueError(
+        message(
+            f"The labels {why}",
+            expected,
+            "Pass class indices 0..classes-1 or one-hot rows",
+            **received,
+        )
+    )
+
+
+def class_labels(labels, classes: int | None = None) -> np.ndarray:
+    """Checks labels and gives class indices: finite, whole, in range, one-hot of the right width.
+
+    Args:
+        labels: Class indices `[n]` (or `[n, 1]`), or one-hot rows `[n, classes]`.
+        classes: The model's number of classes (`2` for a one-column binary
+            output), or `None` when unknown (no width or range check).
+
+    Returns:
+        An int64 array of class indices, `[n]`.
+
+    Example:
+    >>> class_labels(np.array([[0, 1], [1, 0]])).tolist()
+    [1, 0]
+    """
+    values = np.asarray(labels)
+    if values.dtype.kind not in "biuf":
+        raise _bad_labels("are not numbers", "numeric labels", dtype=str(values.dtype))
+    if values.dtype.kind == "f" and not np.all(np.isfinite(values)):
+        raise _bad_labels(
+            "hold NaN or infinite values", "finite labels", count=int((~np.isfinite(values)).sum())
+        )
+    if values.ndim > 1 and values.shape[-1] > 1:
+        if classes is not None and values.shape[-1] != classes:
+            raise _bad_labels(
+                "are one-hot rows of the wrong width", f"{classes} columns", width=values.shape[-1]
+            )
+        values = values.argmax(axis=-1)
+    values = values.reshape(len(values))
+    if values.dtype.kind == "f" and not np.all(values == np.round(values)):
+        raise _bad_labels("are not whole numbers", "class indices such as 0, 1, 2")
+    values = values.astype("int64")
+    if classes is not None and values.size and (values.min() < 0 or values.max() >= classes):
+        raise _bad_labels(
+            "lie outside the model's classes",
+            f"indices in [0, {classes})",
+            min=int(values.min()),
+            max=int(values.max()),
+        )
+    return values
+
+
 def accuracy(outputs, labels, kind: str | None = None) -> float:
     """Top-1 accuracy against class-index labels.
 
@@ -87,8 +143,9 @@ def accuracy(outputs, labels, kind: str | None = None) -> float:
     Returns:
         The fraction of samples whose top-1 class equals the label.
     """
-    labels = np.asarray(labels).reshape(-1)
-    return float(np.mean(predicted_classes(outputs, kind) == labels))
+    flat = _flat(outputs)
+    labels = class_labels(labels, max(flat.shape[1], 2))
+    return float(np.mean(predicted_classes(flat, kind) == labels))
 
 
 def top1_agreement(reference, candidate) -> float:

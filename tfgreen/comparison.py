@@ -100,18 +100,11 @@ def _candidate(name: str, value) -> _Candidate:
     if isinstance(model, (str, Path)):
         path = Path(model)
         if path.suffix.lower() == ".tflite":
-            if not path.is_file():
-                from tfgreen.errors import TfgreenFileNotFoundError
+            from tfgreen.tflite.read import existing_tflite
+            from tfgreen.tflite.verify import check_manifest
 
-                raise TfgreenFileNotFoundError(
-                    message(
-                        f"The .tflite file of candidate {name!r} does not exist",
-                        "a path to an existing .tflite file",
-                        "Check the path",
-                        path=str(path),
-                    )
-                )
-            model = path.read_bytes()
+            model = existing_tflite(path).read_bytes()
+            check_manifest(path, model)  # a manifest beside the file must match it
             device = _manifest_target(path)
         else:
             from tfgreen.loading import load_model
@@ -170,6 +163,7 @@ class _Data:
     quality: str  # "accuracy" for (x, y), "perplexity" for token ids
     x: np.ndarray
     y: np.ndarray | None = None
+    one_hot_width: int | None = None  # columns of one-hot labels, checked against each model
 
     def describe(self) -> str:
         if self.quality == "perplexity":
@@ -227,9 +221,8 @@ def _check_data(data) -> _Data:
                 first_bad_sample=int(np.argwhere(~np.isfinite(x.reshape(len(x), -1)))[0][0]),
             )
         )
-    if y.ndim == 2 and y.shape[1] > 1:
-        y = np.argmax(y, axis=1)
-    return _Data("accuracy", x, y.reshape(len(y)).astype("int64"))
+    width = int(y.shape[-1]) if y.ndim > 1 and y.shape[-1] > 1 else None
+    return _Data("accuracy", x, _metrics.class_labels(y), width)
 
 
 def _io_shapes(candidate: _Candidate) -> tuple[tuple | None, tuple | None]:
@@ -298,6 +291,15 @@ def _check_fits(candidate: _Candidate, data: _Data) -> None:
     outputs = int(output[-1]) if output and output[-1] is not None else 1
     classes = max(outputs, 2)
     y = data.y
+    if data.one_hot_width is not None and data.one_hot_width != outputs:
+        raise _does_not_fit(
+            candidate,
+            "the one-hot labels have another width",
+            f"one-hot rows of {outputs} columns, one per model output",
+            "Pass labels for this model's classes",
+            label_width=data.one_hot_width,
+            model_outputs=outputs,
+        )
     if y.min() < 0 or y.max() >= classes:
         raise _does_not_fit(
             candidate,
@@ -333,10 +335,10 @@ def _measure(candidate: _Candidate, data: _Data, reference: _Candidate, runs: in
     # latency and energy are timed on the same loop (tfgreen.energy.inference)
     latency = time_calls(inference_loop(candidate.model, x).call, runs=runs)["p50"]
     if candidate.kind == "tflite":
+        from tfgreen.tflite.isolated import IsolatedRunner
         from tfgreen.tflite.read import read_tflite
-        from tfgreen.tflite.runner import TfliteRunner
 
-        predict = TfliteRunner(candidate.model).predict
+        predict = IsolatedRunner(candidate.model).predict
         info = read_tflite(candidate.model)
         params = sum(int(np.prod(t.shape)) for t in info.tensors if t.is_constant)
         raw = candidate.model

@@ -13,11 +13,14 @@ from __future__ import annotations
 import contextlib
 import json
 import zipfile
+from os import PathLike
 from pathlib import Path
 
 from tfgreen._validate import boolean
 from tfgreen.errors import (
+    TfgreenError,
     TfgreenFileNotFoundError,
+    TfgreenTypeError,
     TfgreenValueError,
     UntrustedModelError,
     message,
@@ -25,6 +28,8 @@ from tfgreen.errors import (
 from tfgreen.flavor import KERAS3, TF_KERAS, backend, keras_for
 
 __all__ = ["load_model"]
+
+_MAX_CONFIG_BYTES = 64 * 2**20  # config.json / metadata.json of a `.keras` archive
 
 
 def _untrusted(kind: str, path: Path) -> UntrustedModelError:
@@ -42,8 +47,24 @@ def _untrusted(kind: str, path: Path) -> UntrustedModelError:
 def _keras_file_flavor(path: Path) -> str:
     try:
         with zipfile.ZipFile(path) as archive:
+            for name in ("metadata.json", "config.json"):
+                size = archive.getinfo(name).file_size
+                if size > _MAX_CONFIG_BYTES:
+                    raise TfgreenValueError(
+                        message(
+                            f"The `.keras` file's {name} is too large",
+                            f"at most {_MAX_CONFIG_BYTES // 2**20} MiB",
+                            "Check the file's origin; a model's config is a few MB at most",
+                            path=str(path),
+                            size_bytes=size,
+                        )
+                    )
             metadata = json.loads(archive.read("metadata.json"))
-    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError) as error:
+        if not isinstance(metadata, dict):
+            raise TypeError("metadata.json is not a JSON object")
+    except (zipfile.BadZipFile, KeyError, TypeError, RecursionError, ValueError, OSError) as error:
+        if isinstance(error, TfgreenError):
+            raise
         raise TfgreenValueError(
             message(
                 "The `.keras` file is not a valid Keras archive",
@@ -94,6 +115,15 @@ def load_model(path: str | Path, trusted: bool = False, compile: bool = True):
     >>> model.save("digits.keras")
     >>> model = tfgreen.load_model("digits.keras")
     """
+    if not isinstance(path, (str, PathLike)):
+        raise TfgreenTypeError(
+            message(
+                "load_model takes a path",
+                "a str or pathlib.Path to a `.keras`, `.h5` file or a SavedModel folder",
+                "Pass the file's path, for example 'model.keras'",
+                path=repr(path)[:80],
+            )
+        )
     path = Path(path)
     if not path.exists():
         raise TfgreenFileNotFoundError(
@@ -139,7 +169,18 @@ def load_model(path: str | Path, trusted: bool = False, compile: bool = True):
     try:
         with _layer_scope(flavor, path):
             return keras.models.load_model(str(path), compile=compile, safe_mode=not trusted)
-    except ValueError as error:
-        if "safe_mode" in str(error) or "unsafe" in str(error).lower():
-            raise _untrusted("a model with a Lambda layer", path) from error
+    except TfgreenError:
         raise
+    except Exception as error:  # noqa: BLE001 - a hostile config can raise anything from Keras
+        text = str(error)
+        if not trusted and ("safe_mode" in text or "unsafe" in text.lower()):
+            raise _untrusted("a model with a Lambda layer", path) from error
+        raise TfgreenValueError(
+            message(
+                "Keras could not rebuild the model from the `.keras` file",
+                "a `.keras` file saved by Keras, with layers Keras or tfgreen knows",
+                "Re-save the model, or register its custom layers before loading",
+                path=str(path),
+                error=(text.splitlines() or [type(error).__name__])[0][:300],
+            )
+        ) from error

@@ -17,15 +17,23 @@ and the latency. Exit codes: 0 ok, 2 bad input or hash mismatch.
 from __future__ import annotations
 
 import argparse
+import errno
 import hashlib
+import io
 import json
+import os
+import signal
+import stat
+import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["load_interpreter", "verify", "main"]
+__all__ = ["load_interpreter", "read_regular", "verify", "main"]
+
+_MAX_MANIFEST_BYTES = 2**20
 
 
 class KitError(Exception):
@@ -48,17 +56,45 @@ def load_interpreter(content: bytes, threads: int):
     return interpreter
 
 
+def read_regular(path: Path, what: str, limit: int | None = None) -> bytes:
+    """A regular file's bytes; a FIFO, device, folder or symlink loop is one KitError, no hang."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as error:
+        reasons = {
+            errno.ENOENT: "not found",
+            errno.ELOOP: "is a symlink loop",
+            errno.EISDIR: "is a folder",
+            errno.EACCES: "is not readable (permission denied)",
+        }
+        raise KitError(f"{what} {reasons.get(error.errno, error.strerror)}: {path}") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise KitError(f"{what} is a folder: {path}")
+        if not stat.S_ISREG(mode):
+            kind = "a FIFO" if stat.S_ISFIFO(mode) else "a device or socket"
+            raise KitError(f"{what} is {kind}, not a regular file: {path}")
+        size = os.fstat(fd).st_size
+        if limit is not None and size > limit:
+            raise KitError(f"{what} is too large ({size} bytes, at most {limit}): {path}")
+        with os.fdopen(fd, "rb") as stream:
+            fd = -1
+            return stream.read()
+    finally:
+        if fd >= 0:
+            os.close(fd)
+
+
 def verify(model: Path, manifest: Path) -> bytes:
     """Returns the file's bytes after checking sha256 and size against the manifest."""
-    if not model.is_file():
-        raise KitError(f"model file not found: {model}")
-    if not manifest.is_file():
+    content = read_regular(model, "model file")
+    if not manifest.exists():
         raise KitError(f"manifest not found: {manifest} (pass --manifest, or --no-verify to skip)")
-    content = model.read_bytes()
     try:
-        expected = json.loads(manifest.read_text(encoding="utf-8"))
-        sha256, size = expected["sha256"], int(expected["size_bytes"])
-    except (ValueError, KeyError, TypeError) as error:
+        expected = json.loads(read_regular(manifest, "manifest", _MAX_MANIFEST_BYTES))
+        sha256, size = str(expected["sha256"]), int(expected["size_bytes"])
+    except (ValueError, KeyError, TypeError, OverflowError, RecursionError) as error:
         raise KitError(
             f"manifest {manifest} is not a tfgreen manifest (needs sha256, size_bytes)"
         ) from error
@@ -72,9 +108,7 @@ def verify(model: Path, manifest: Path) -> bytes:
 
 
 def _load_inputs(path: Path) -> list[np.ndarray]:
-    if not path.is_file():
-        raise KitError(f"input file not found: {path}")
-    data = np.load(path, allow_pickle=False)
+    data = np.load(io.BytesIO(read_regular(path, "input file")), allow_pickle=False)
     if isinstance(data, np.ndarray):
         return [data]
     keys = (
@@ -137,7 +171,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.runs < 1 or args.threads < 1:
             raise KitError("--runs and --threads must be >= 1")
         manifest = args.manifest or args.model.with_name(args.model.name + ".json")
-        content = args.model.read_bytes() if args.no_verify else verify(args.model, manifest)
+        if args.no_verify:
+            content = read_regular(args.model, "model file")
+            if not os.environ.get("_TFGREEN_KIT_CHILD"):
+                return _run_in_child(argv)
+        else:
+            content = verify(args.model, manifest)
         inputs = [np.asarray(a, dtype="float32") for a in _load_inputs(args.input)]
         interpreter = load_interpreter(content, args.threads)
         if len(inputs) != len(interpreter.get_input_details()):
@@ -174,6 +213,23 @@ def main(argv: list[str] | None = None) -> int:
         f"({args.runs} runs, {args.threads} thread(s), incl. quantize/dequantize)"
     )
     return 0
+
+
+def _run_in_child(argv: list[str] | None) -> int:
+    """Runs an unverified file in a child copy of this script: a crash of LiteRT is one line."""
+    env = dict(os.environ, _TFGREEN_KIT_CHILD="1")
+    args = sys.argv[1:] if argv is None else argv
+    code = subprocess.run(
+        [sys.executable, os.path.abspath(__file__), *args], env=env, check=False
+    ).returncode
+    if code < 0:
+        name = signal.Signals(-code).name
+        print(
+            f"run_tflite: error: LiteRT crashed on the unverified file (signal {name})",
+            file=sys.stderr,
+        )
+        return 2
+    return code
 
 
 if __name__ == "__main__":

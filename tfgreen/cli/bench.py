@@ -26,11 +26,14 @@ def run(args: argparse.Namespace) -> int:
         f"{result['path']}: p50 {result['p50']:.4f} ms, p90 {result['p90']:.4f} ms, "
         f"mean {result['mean']:.4f} ms ({result['runs']} runs, {result['threads']} thread(s), batch 1)"
     )
+    print(f"integrity: {result['manifest']}")
     if args.energy:
         from tfgreen.energy.inference import inference_energy
-        from tfgreen.tflite.runner import TfliteRunner
+        from tfgreen.tflite.isolated import IsolatedRunner
 
-        sample = TfliteRunner(args.file).sample_inputs()[0]
+        runner = IsolatedRunner(args.file)
+        sample = runner.sample_inputs()[0]
+        runner.close()
         energy = inference_energy(args.file, sample, num_threads=args.threads)
         print(
             f"energy: {energy['joules_per_inference']:.3g} J/inference over {energy['runs']} "

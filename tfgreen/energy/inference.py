@@ -71,9 +71,9 @@ def single_sample_fn(model_or_path, num_threads: int = 1) -> tuple[Callable, str
     ```
     """
     if _is_tflite(model_or_path):
-        from tfgreen.tflite.runner import TfliteRunner
+        from tfgreen.tflite.isolated import vetted_runner
 
-        runner = TfliteRunner(model_or_path, num_threads=num_threads)
+        runner = vetted_runner(model_or_path, num_threads=num_threads)
         return runner.predict, "tflite"
     import tensorflow as tf
 
@@ -133,9 +133,9 @@ def inference_loop(model_or_path, x, num_threads: int = 1) -> InferenceLoop:
     """
     sample = np.asarray(x)[:1]
     if _is_tflite(model_or_path):
-        from tfgreen.tflite.runner import TfliteRunner
+        from tfgreen.tflite.isolated import vetted_runner
 
-        runner = TfliteRunner(model_or_path, num_threads=num_threads)
+        runner = vetted_runner(model_or_path, num_threads=num_threads)  # survives a child run first
         return InferenceLoop("tflite", runner.timed_call(sample), lambda: runner.predict(sample))
     fn, kind = single_sample_fn(model_or_path, num_threads=num_threads)
     return InferenceLoop(kind, lambda: fn(sample))

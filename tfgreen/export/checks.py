@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from tfgreen import _lm, _metrics
-from tfgreen.errors import TargetError, message
+from tfgreen.errors import TargetError, TfliteFileError, message
 from tfgreen.perplexity import next_token_nll
 from tfgreen.tflite.read import TfliteModelInfo, float_ops, tensor_details
 
@@ -117,10 +117,10 @@ class CheckContext:
 
     @cached_property
     def runner(self):
-        """A `TfliteRunner` on the file (LiteRT, optimized kernels)."""
-        from tfgreen.tflite.runner import TfliteRunner
+        """An `IsolatedRunner` on the file (LiteRT, optimized kernels, child process)."""
+        from tfgreen.tflite.isolated import IsolatedRunner
 
-        return TfliteRunner(self.data)
+        return IsolatedRunner(self.data)
 
     @cached_property
     def keras_outputs(self) -> list[np.ndarray]:
@@ -274,11 +274,11 @@ def kernel_differences(data: bytes, info: TfliteModelInfo, arrays: list[np.ndarr
     kernel_differences(data, read_tflite(data), [x_test[:100]])["max_lsb"]  # 1
     ```
     """
-    from tfgreen.tflite.runner import TfliteRunner
+    from tfgreen.tflite.isolated import IsolatedRunner
 
     runs = [
-        TfliteRunner(data, xnnpack=False, preserve_all_tensors=True),
-        TfliteRunner(data, reference=True, preserve_all_tensors=True),
+        IsolatedRunner(data, xnnpack=False, preserve_all_tensors=True),
+        IsolatedRunner(data, reference=True, preserve_all_tensors=True),
     ]
     ops = [op for op in info.ops if info.tensors[op.outputs[0]].dtype.startswith("int")]
     indices = [op.outputs[0] for op in ops]
@@ -409,11 +409,26 @@ def _check_reference_kernels(context: CheckContext) -> dict | None:
     limit = context.target.max_reference_lsb
     if limit is None or context.samples is None:
         return None
-    from tfgreen.tflite.runner import TfliteRunner
+    from tfgreen.tflite.isolated import IsolatedRunner
 
     head = [a[:_REFERENCE_SAMPLES] for a in context.samples.arrays]
-    kernels = kernel_differences(context.data, context.info, head)
-    reference = TfliteRunner(context.data, reference=True).predict(head)
+    try:
+        kernels = kernel_differences(context.data, context.info, head)
+        reference = IsolatedRunner(context.data, reference=True).predict(head)
+    except TfliteFileError as error:
+        # LiteRT's reference kernels abort on some valid files (an int8 SOFTMAX over
+        # 1000 classes, as in MobileNetV2); the isolated runner turns that into this.
+        raise TargetError(
+            message(
+                f"LiteRT's reference kernels could not run the converted file, so target "
+                f"{context.target.name!r} cannot check optimized against reference kernels",
+                "a model whose ops the reference kernels run (known to abort: int8 SOFTMAX "
+                "over 1000 classes)",
+                "Use a target without a reference-kernel limit (for example 'edge-cpu'), or "
+                "end the model with logits (no softmax) and apply softmax on the device",
+                error=str(error).split(". ")[0],
+            )
+        ) from error
     return {
         "passed": kernels["max_lsb"] <= limit,
         **kernels,

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tfgreen import _validate
+from tfgreen import _metrics, _validate
 from tfgreen.errors import CalibrationError, message
 
 __all__ = [
@@ -370,9 +370,7 @@ def prepare_validation(model, data, max_samples: int | None = 1000) -> Calibrati
                 x=len(arrays[0]),
                 y=len(labels),
             )
-        if labels.ndim > 1 and labels.shape[-1] > 1:
-            labels = labels.argmax(axis=-1)
-        labels = labels.reshape(len(labels)).astype("int64")
+        labels = _metrics.class_labels(labels)
     indices = _subset(arrays, max_samples)
     return CalibrationSet(
         [a[indices] for a in arrays], None if labels is None else labels[indices], indices

@@ -20,7 +20,11 @@ def bench_tflite(
     The file is parsed first (`read_tflite`), so a truncated or corrupted file
     raises `TfliteFileError` before the interpreter sees it. Inputs are seeded
     random values of the file's input shapes, batch 1
-    (`TfliteRunner.sample_inputs`).
+    (`TfliteRunner.sample_inputs`). A manifest beside the file is checked
+    (`check_manifest`). The interpreter runs in a child process
+    (`IsolatedRunner`), so a file that crashes LiteRT raises
+    `TfliteFileError` instead of killing the caller; times are measured
+    inside the child.
 
     Args:
         path: The `.tflite` file.
@@ -29,7 +33,8 @@ def bench_tflite(
         progress: Show a progress bar. Defaults to `False`.
 
     Returns:
-        `{"path", "runs", "threads", "p50", "p90", "mean"}`, times in ms.
+        `{"path", "runs", "threads", "manifest", "p50", "p90", "mean"}`,
+        times in ms; `manifest` says whether a manifest was checked.
 
     Example:
     ```python
@@ -37,13 +42,19 @@ def bench_tflite(
     # 0.012
     ```
     """
+    from tfgreen.tflite.isolated import IsolatedRunner
     from tfgreen.tflite.read import existing_tflite, read_tflite
-    from tfgreen.tflite.runner import TfliteRunner
+    from tfgreen.tflite.verify import check_manifest
 
     path = existing_tflite(path)
     positive_int("runs", runs, example=100, fix="Pass for example --runs 100")
     positive_int("threads", threads, example=1, fix="Pass for example --threads 1")
-    read_tflite(path.read_bytes())
-    runner = TfliteRunner(path, num_threads=threads)
-    figures = runner.latency_ms(runner.sample_inputs(), runs=runs, progress=progress)
-    return {"path": str(path), "runs": runs, "threads": threads, **figures}
+    data = path.read_bytes()
+    read_tflite(data)
+    manifest = check_manifest(path, data)
+    runner = IsolatedRunner(path, num_threads=threads)
+    try:
+        figures = runner.latency_ms(runner.sample_inputs(), runs=runs, progress=progress)
+    finally:
+        runner.close()
+    return {"path": str(path), "runs": runs, "threads": threads, "manifest": manifest, **figures}

@@ -116,9 +116,22 @@ class TfliteRunner:
                 self.outputs = self.interpreter.get_output_details()
             self.interpreter.set_tensor(detail["index"], quantize_array(x, detail))
 
+    def _run(self, sample: list[np.ndarray]) -> None:
+        try:
+            self._set_inputs(sample)
+            self.interpreter.invoke()
+        except (ValueError, RuntimeError) as error:
+            raise TfliteFileError(
+                message(
+                    "LiteRT could not run the .tflite model",
+                    "a valid TFLite model and inputs of its shapes",
+                    "Re-export the model; the file may be corrupted or hostile",
+                    error=(str(error).splitlines() or [type(error).__name__])[0][:300],
+                )
+            ) from error
+
     def _invoke(self, sample: list[np.ndarray]) -> list[np.ndarray]:
-        self._set_inputs(sample)
-        self.interpreter.invoke()
+        self._run(sample)
         return [dequantize_array(self.interpreter.get_tensor(d["index"]), d) for d in self.outputs]
 
     def _as_list(self, x) -> list[np.ndarray]:
@@ -145,8 +158,7 @@ class TfliteRunner:
         Returns:
             One array per index, copied.
         """
-        self._set_inputs(self._as_list(sample))
-        self.interpreter.invoke()
+        self._run(self._as_list(sample))
         return [np.array(self.interpreter.get_tensor(i)) for i in indices]
 
     def predict(self, x, batch_size: int = 1) -> np.ndarray | list[np.ndarray]:
@@ -226,5 +238,5 @@ class TfliteRunner:
         Returns:
             A function of no arguments running one invocation.
         """
-        self._set_inputs([a[:1] for a in self._as_list(x)])
+        self._run([a[:1] for a in self._as_list(x)])  # one checked run first
         return self.interpreter.invoke
