@@ -45,6 +45,17 @@ def test_demo_quick_runs_the_whole_pipeline(tmp_path, python_run):
     for png in sorted(out.glob("*.png")):
         assert matplotlib.image.imread(png).shape[0] > 100
     assert len(list(out.glob("*.png"))) >= 3
+    # The language-model pipeline: tiny GPT, pruned, QAT, exported, compared by perplexity.
+    lm_rows = {
+        row["model"]: row
+        for row in json.loads((out / "language_model" / "comparison.json").read_text())["rows"]
+    }
+    assert {"LM (keras)", "LM edge-cpu", "pruned+QAT LM edge-cpu"} <= set(lm_rows)
+    assert lm_rows["LM (keras)"]["perplexity"] < 400  # trained: below the uniform 512
+    assert lm_rows["LM edge-cpu"]["perplexity"] < 1.03 * lm_rows["LM (keras)"]["perplexity"]
+    assert lm_rows["pruned+QAT LM edge-cpu"]["size_kb"] < lm_rows["LM cpu float32"]["size_kb"] / 2
+    notes = (out / "language_model" / "report.md").read_text()
+    assert "LM mcu: refused" in notes and "worst_tensors" in notes
 
 
 def test_demo_out_is_a_file_exits_2(tmp_path, python_run):

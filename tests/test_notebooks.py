@@ -32,6 +32,7 @@ EXPECTED = [
     "05_edge_and_vehicle_export",
     "06_green_report",
     "07_distributed",
+    "08_language_model",
     "10_optimizers_and_energy",
 ]
 _TFGREEN_NAME = re.compile(r"\btfgreen\.([A-Za-z_]\w*)(?:\.([A-Za-z_]\w*))?")
@@ -188,6 +189,23 @@ def _check_10(s):
     assert s["tf_keras_energy_to_target_kwh"] > 0.0
 
 
+def _check_08(s):
+    # Attention pruned to target on both Kerases; edge-cpu keeps the LM (dynamic after the
+    # full-int8 collapse), QAT gives a real int8 file, mcu refuses naming the tensors.
+    assert s["attention_sparsity"] == pytest.approx([0.5, 0.5], abs=1e-3)
+    assert s["tf_keras_attention_sparsity"] == pytest.approx([0.5, 0.5], abs=1e-3)
+    assert s["pruned_perplexity"] < 1.2 * s["float_perplexity"]
+    assert s["cpu_perplexity_ratio"] <= 1.005
+    assert s["edge_cpu_quantization"] == "dynamic"
+    assert s["edge_cpu_perplexity_ratio"] <= 1.03 and s["edge_cpu_agreement"] >= 0.95
+    # The QAT file passes edge-cpu's LM bar, or the export is refused saying which check.
+    agreement = s["qat_edge_cpu_agreement"]
+    assert (agreement is not None and agreement >= 0.95) or "perplexity" in s["qat_refusal"]
+    assert all("ln" in name or "position" in name for name in s["qat_float_layers"])
+    assert s["mcu_refused_naming_tensors"]
+    assert s["tf_keras_edge_cpu_perplexity_ratio"] <= 1.03
+
+
 CHECKS = {
     "01_seed_example": _check_01,
     "02_pruning": _check_02,
@@ -196,6 +214,7 @@ CHECKS = {
     "05_edge_and_vehicle_export": _check_05,
     "06_green_report": _check_06,
     "07_distributed": _check_07,
+    "08_language_model": _check_08,
     "10_optimizers_and_energy": _check_10,
 }
 

@@ -125,6 +125,10 @@ def load_model(path: str | Path, trusted: bool = False, compile: bool = True):
             )
         )
     path = Path(path)
+    if (path.exists() or path.is_symlink()) and not (path.is_dir() or path.is_file()):
+        from tfgreen._io import read_regular_file
+
+        read_regular_file(path, "model file", limit=0)  # names a FIFO, device, loop in one line
     if not path.exists():
         raise TfgreenFileNotFoundError(
             message(

@@ -86,9 +86,9 @@ def _keras_logits(model) -> _Logits:
 
 
 def _tflite_logits(content: bytes) -> _Logits:
-    from tfgreen.tflite.runner import TfliteRunner
+    from tfgreen.tflite.isolated import IsolatedRunner
 
-    runner = TfliteRunner(content)
+    runner = IsolatedRunner(content)  # a file that crashes LiteRT can't kill the caller
     signature = runner.inputs[0]["shape_signature"]
     output = runner.outputs[0]["shape_signature"]
     integer = np.issubdtype(np.dtype(runner.inputs[0]["dtype"]), np.integer)

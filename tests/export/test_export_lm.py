@@ -120,7 +120,9 @@ def test_encoder_classifier_token_input_passes_io_check(flavor, tmp_path):
     from tfgreen.models import tiny_encoder_classifier
 
     data = load_text_classification(seq_len=32, vocab_size=300)
-    model = tiny_encoder_classifier(flavor, vocab_size=300, seq_len=32, embed_dim=16)
+    model = tiny_encoder_classifier(
+        flavor, vocab_size=300, seq_len=32, num_classes=len(data.class_names), embed_dim=16
+    )
     report = tfgreen.export_tflite(
         model,
         tmp_path / "enc.tflite",

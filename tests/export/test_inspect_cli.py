@@ -86,7 +86,8 @@ def test_inspect_json_and_bench(mcu_file, capsys):
     assert json.loads(capsys.readouterr().out)["outputs"][0]["dtype"] == "int8"
     assert main(["bench", str(mcu_file), "--runs", "30"]) == 0
     captured = capsys.readouterr()
-    assert "p50" in captured.out and "30 runs" in captured.out and "30/30" in captured.err
+    # The file runs in a child process (tfgreen.tflite.isolated); the figures come back.
+    assert "p50" in captured.out and "30 runs" in captured.out and "integrity: ok" in captured.out
     assert main(["bench", str(mcu_file), "--runs", "0"]) == 2
     assert "Received: runs=0" in capsys.readouterr().err
 
