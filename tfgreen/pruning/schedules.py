@@ -243,8 +243,8 @@ class PolynomialDecay(PruningSchedule):
     >>> import tfgreen
     >>> schedule = tfgreen.PolynomialDecay(0.8, end=0.5)
     >>> plan = schedule.resolve(100)
-    >>> plan.end, round(plan.sparsity_at_step(25), 3)
-    (50, 0.7)
+    >>> plan.end, plan.frequency, round(plan.sparsity_at_step(30), 3)
+    (50, 3, 0.749)
     """
 
     def __init__(
