@@ -278,19 +278,30 @@ def _magnitude_mask(weights, sparsity: float):
     """A 0/1 mask zeroing the `sparsity * size` (rounded) smallest-magnitude weights.
 
     The count is rounded to the nearest integer, as tfmot does, so each
-    kernel's sparsity is the closest its size allows to the target.
+    kernel's sparsity is the closest its size allows to the target. The
+    threshold comes from `top_k` over the smaller side (the pruned or the
+    kept weights), not from a sort of the whole kernel. Weights tied at the
+    threshold (improbable for float weights other than the zeros already
+    pruned) all fall on the same side of it.
     """
     shape = tuple(weights.shape)
     size = int(np.prod(shape))
     count = min(size, int(math.floor(sparsity * size + 0.5)))
-    ones = ops.ones((size,), dtype=weights.dtype)
     if count <= 0:
-        return ops.reshape(ones, shape)
-    order = ops.argsort(ops.reshape(ops.abs(weights), (-1,)))[:count]
-    mask = ops.scatter_update(
-        ones, ops.expand_dims(order, -1), ops.zeros((count,), dtype=weights.dtype)
-    )
-    return ops.reshape(mask, shape)
+        return ops.ones(shape, dtype=weights.dtype)
+    if count >= size:
+        return ops.zeros(shape, dtype=weights.dtype)
+    magnitudes = ops.abs(weights)
+    flat = ops.reshape(magnitudes, (-1,))
+    if count <= size - count:
+        # The largest of the `count` smallest magnitudes: everything above it stays.
+        threshold = -ops.top_k(-flat, count, sorted=False)[0]
+        keep = magnitudes > ops.max(threshold)
+    else:
+        # The smallest of the `size - count` largest: everything from it up stays.
+        threshold = ops.top_k(flat, size - count, sorted=False)[0]
+        keep = magnitudes >= ops.min(threshold)
+    return ops.cast(keep, weights.dtype)
 
 
 def _m_by_n_mask(weights, m: int, n: int, axis: int):

@@ -5,10 +5,11 @@ step. `begin` and `end` given as floats are fractions of the `fit()` run and
 are turned into steps when training starts (from `epochs`, the steps per epoch
 and `initial_epoch`, by `tfgreen.callbacks.Pruning`); given as ints they are
 steps. The masks are updated every `frequency` steps between `begin` and
-`end`; left as `None`, the frequency is chosen so the masks update about 100
-times (at least every step on short runs), and always on the `end` step, so
-the final sparsity is reached exactly (tfmot's fixed `frequency=100` leaves
-short runs at 0%).
+`end`; left as `None`, the frequency is chosen from the run so the masks
+update about 20 times whatever its length (each update re-ranks every pruned
+kernel, so updating every step would cost more than the training), and always
+on the `end` step, so the final sparsity is reached exactly (tfmot's fixed
+`frequency=100` leaves short runs at 0%).
 
 Write a custom schedule by subclassing `PruningSchedule`, setting
 `final_sparsity` and implementing `sparsity_at(progress)`; subclasses are
@@ -18,6 +19,7 @@ registered by class name so pruned models using them load back.
 from __future__ import annotations
 
 import dataclasses
+import math
 
 from tfgreen import _validate
 from tfgreen.errors import TfgreenTypeError, TfgreenValueError, message
@@ -32,7 +34,7 @@ __all__ = [
     "schedule_from_config",
 ]
 
-_UPDATES_PER_RUN = 100
+_UPDATES_PER_RUN = 20
 _REGISTRY: dict[str, type] = {}
 
 
@@ -123,8 +125,9 @@ class PruningSchedule:
         end: Step at which the final sparsity is reached, same units as `begin`;
             `None` means the last step of the run. Defaults to `None`.
         frequency: Steps between two mask updates; `None` updates them about
-            100 times between `begin` and `end` (every step on short runs).
-            Defaults to `None`.
+            20 times between `begin` and `end`, whatever the run's length
+            (`frequency=1` re-ranks the weights every step, which costs more
+            than the training itself). Defaults to `None`.
 
     Example:
     >>> import tfgreen
@@ -168,7 +171,7 @@ class PruningSchedule:
             frequency,
             allow_none=True,
             example=10,
-            fix="Leave frequency=None (about 100 mask updates per run) unless you need a "
+            fix="Leave frequency=None (about 20 mask updates per run) unless you need a "
             "fixed update interval in steps",
         )
         self.begin = begin
@@ -202,7 +205,7 @@ class PruningSchedule:
 
         begin = to_step(self.begin)
         end = last if self.end is None else max(to_step(self.end), begin)
-        frequency = self.frequency or max(1, (end - begin) // _UPDATES_PER_RUN)
+        frequency = self.frequency or max(1, math.ceil((end - begin) / _UPDATES_PER_RUN))
         return Plan(self, total_steps, begin, end, frequency)
 
     def get_config(self) -> dict:
@@ -233,15 +236,15 @@ class PolynomialDecay(PruningSchedule):
         end: Step at which `final_sparsity` is reached (float: fraction of the
             run, int: step). Defaults to `0.8`.
         power: Exponent of the decay. Defaults to `3`.
-        frequency: Steps between mask updates; `None` chooses about 100
+        frequency: Steps between mask updates; `None` chooses about 20
             updates per run. Defaults to `None`.
 
     Example:
     >>> import tfgreen
     >>> schedule = tfgreen.PolynomialDecay(0.8, end=0.5)
     >>> plan = schedule.resolve(100)
-    >>> plan.end, round(plan.sparsity_at_step(25), 3)
-    (50, 0.7)
+    >>> plan.end, plan.frequency, round(plan.sparsity_at_step(30), 3)
+    (50, 3, 0.749)
     """
 
     def __init__(
@@ -305,7 +308,7 @@ class ConstantSparsity(PruningSchedule):
             Defaults to `0.0`.
         end: Last mask update (same units); `None` keeps updating until the
             end of the run. Defaults to `None`.
-        frequency: Steps between mask updates; `None` chooses about 100
+        frequency: Steps between mask updates; `None` chooses about 20
             updates per run. Defaults to `None`.
 
     Example:
