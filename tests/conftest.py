@@ -168,3 +168,58 @@ def tiny_lm(flavor, text_data):
 def tiny_lm_figures():
     """`{flavor: {"train_seconds", "val_perplexity"}}` of the `tiny_lm` runs so far."""
     return _TINY_LM_FIGURES
+
+
+# ---- KerasHub GPT2 (Keras 3) ------------------------------------------------------------
+# `make_gpt2(...)`: a fresh, untrained GPT2CausalLM built from config (no download).
+# `gpt2_lm`: one of those (vocab 512, seq 32, 2 layers, hidden 32) trained six epochs on
+# `text_data` (session; about 17 s), for tests that need a model that has learned.
+
+
+def _gpt2(vocabulary_size=LM_VOCAB, num_layers=2, max_sequence_length=LM_SEQ_LEN, seed=0):
+    keras_hub = pytest.importorskip("keras_hub")
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    backbone = keras_hub.models.GPT2Backbone(
+        vocabulary_size=vocabulary_size,
+        num_layers=num_layers,
+        num_heads=2,
+        hidden_dim=32,
+        intermediate_dim=64,
+        max_sequence_length=max_sequence_length,
+        dropout=0.0,
+    )
+    return keras_hub.models.GPT2CausalLM(backbone=backbone, preprocessor=None)
+
+
+@pytest.fixture(scope="session")
+def make_gpt2():
+    """`make_gpt2(vocabulary_size=512, num_layers=2, max_sequence_length=32, seed=0)`."""
+    return _gpt2
+
+
+@pytest.fixture(scope="session")
+def gpt2_lm(text_data):
+    """A KerasHub GPT2CausalLM from config, trained six epochs on 2048 windows (~17 s)."""
+    import keras
+
+    from tfgreen.datasets import next_token_targets
+
+    lm = _gpt2()
+    lm.compile(
+        keras.optimizers.Adam(1e-2),
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        sampler="greedy",
+    )
+    x = text_data.train[:2048]
+    y, weights = next_token_targets(x)
+    lm.fit(
+        {"token_ids": x, "padding_mask": np.ones_like(x)},
+        y,
+        sample_weight=weights,
+        batch_size=32,
+        epochs=6,
+        verbose=0,
+    )
+    return lm

@@ -338,18 +338,9 @@ def test_cli_compare_token_data(flavor, tiny_lm, lm_files, tmp_path, capsys):
     assert "does not fit the data: its input shape" in capsys.readouterr().err
 
 
-def test_compare_a_kerashub_causal_lm(text_data):
+def test_compare_a_kerashub_causal_lm(text_data, make_gpt2):
     """A KerasHub GPT2CausalLM built from its config (token_ids + padding_mask inputs)."""
-    keras_hub = pytest.importorskip("keras_hub")
-    backbone = keras_hub.models.GPT2Backbone(
-        vocabulary_size=512,
-        num_layers=1,
-        num_heads=2,
-        hidden_dim=32,
-        intermediate_dim=64,
-        max_sequence_length=32,
-    )
-    lm = keras_hub.models.GPT2CausalLM(backbone=backbone, preprocessor=None)
+    lm = make_gpt2(num_layers=1)
     result = tfgreen.compare({"gpt2": lm}, text_data.val[:8], runs=5, energy_seconds=0.2)
     (row,) = result.rows
     assert 300 < row["perplexity"] < 900  # untrained: about the vocabulary of 512

@@ -113,7 +113,7 @@ def test_classifier_is_not_a_language_model():
         perplexity(encoder, np.zeros((2, 16), "int32"))
 
 
-def test_kerashub_gpt2_from_config(text_data):
+def test_kerashub_gpt2_from_config(text_data, make_gpt2):
     keras_hub = pytest.importorskip("keras_hub")
     import keras
 
@@ -127,16 +127,7 @@ def test_kerashub_gpt2_from_config(text_data):
     np.testing.assert_array_equal(np.asarray(hub_tokenizer(text)), tokenizer.encode(text))
     assert hub_tokenizer.end_token_id == tokenizer.end_token_id != hub_tokenizer.pad_token_id
 
-    keras.utils.set_random_seed(0)
-    backbone = keras_hub.models.GPT2Backbone(
-        vocabulary_size=tokenizer.vocab_size,
-        num_layers=2,
-        num_heads=2,
-        hidden_dim=32,
-        intermediate_dim=64,
-        max_sequence_length=32,
-    )
-    lm = keras_hub.models.GPT2CausalLM(backbone=backbone, preprocessor=None)
+    lm = make_gpt2(tokenizer.vocab_size)
     val = text_data.val[:64]
     before = perplexity(lm, val)
     x = text_data.train[:512]

@@ -135,43 +135,6 @@ def test_encoder_classifier_token_input_passes_io_check(flavor, tmp_path):
     assert report.perplexity is None and report.accuracy is not None
 
 
-@pytest.fixture(scope="module")
-def gpt2_lm(text_data):
-    """A KerasHub GPT2CausalLM built from config, trained six epochs on token ids (~17 s)."""
-    keras_hub = pytest.importorskip("keras_hub")
-    import keras
-
-    from tfgreen.datasets import next_token_targets
-
-    keras.utils.set_random_seed(0)
-    backbone = keras_hub.models.GPT2Backbone(
-        vocabulary_size=512,
-        num_layers=2,
-        num_heads=2,
-        hidden_dim=32,
-        intermediate_dim=64,
-        max_sequence_length=32,
-        dropout=0.0,
-    )
-    lm = keras_hub.models.GPT2CausalLM(backbone=backbone, preprocessor=None)
-    lm.compile(
-        keras.optimizers.Adam(1e-2),
-        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        sampler="greedy",
-    )
-    x = text_data.train[:2048]
-    y, weights = next_token_targets(x)
-    lm.fit(
-        {"token_ids": x, "padding_mask": np.ones_like(x)},
-        y,
-        sample_weight=weights,
-        batch_size=32,
-        epochs=6,
-        verbose=0,
-    )
-    return lm
-
-
 def test_keras_hub_gpt2_exports_for_edge_cpu(gpt2_lm, text_data, tmp_path):
     report = _export(gpt2_lm, tmp_path / "gpt2.tflite", "edge-cpu", text_data)
     assert [t["dtype"] for t in report.inputs] == ["int32"]  # the padding mask is folded in

@@ -203,19 +203,6 @@ def test_einsum_dense_pruned(flavor, seed):
 # ---- KerasHub (Keras 3 only) ---------------------------------------------------------
 
 
-def _gpt2(vocabulary_size: int):
-    keras_hub = pytest.importorskip("keras_hub")
-    backbone = keras_hub.models.GPT2Backbone(
-        vocabulary_size=vocabulary_size,
-        num_layers=2,
-        num_heads=2,
-        hidden_dim=32,
-        intermediate_dim=64,
-        max_sequence_length=64,
-    )
-    return keras_hub.models.GPT2CausalLM(backbone=backbone, preprocessor=None)
-
-
 def _hub_inputs(ids):
     return {"token_ids": ids, "padding_mask": np.ones_like(ids, dtype=bool)}
 
@@ -237,10 +224,8 @@ def _fit_hub(model, ids) -> None:
 
 
 @pytest.fixture(scope="module")
-def hub_lm(text_data):
-    keras = pytest.importorskip("keras")
-    keras.utils.set_random_seed(0)
-    return _gpt2(text_data.tokenizer.vocab_size)
+def hub_lm(text_data, make_gpt2):
+    return make_gpt2(text_data.tokenizer.vocab_size, max_sequence_length=64)
 
 
 @pytest.fixture(scope="module")
@@ -311,12 +296,11 @@ def test_kerashub_saved_while_pruned_loads_plain_with_its_zeros(pruned_hub, tmp_
     assert tfgreen.sparsity(loaded) == tfgreen.sparsity(pruned)
 
 
-def test_functional_around_a_backbone_keeps_its_head_tied():
+def test_functional_around_a_backbone_keeps_its_head_tied(make_gpt2):
     # (Keras 3.15.1 itself can't load such a model from .keras, pruned or not.)
     import keras
 
-    keras.utils.set_random_seed(0)
-    backbone = _gpt2(300).backbone
+    backbone = make_gpt2(300, max_sequence_length=64).backbone
     hidden = backbone(backbone.input)
     lm = keras.Model(backbone.input, backbone.token_embedding(hidden, reverse=True))
     pruned = tfgreen.prune(lm, sparsity=0.5, embeddings=True)

@@ -151,19 +151,10 @@ def test_refuses_tf_keras_and_nothing_to_quantize():
         tfgreen.quantize(dense, "gptq", calibration_data=np.zeros((2, 4), "int32"))
 
 
-def test_kerashub_causal_lm_keeps_its_class(text_data, tmp_path):
+def test_kerashub_causal_lm_keeps_its_class(text_data, tmp_path, make_gpt2):
     import keras
 
-    keras_hub = pytest.importorskip("keras_hub")
-    backbone = keras_hub.models.GPT2Backbone(
-        vocabulary_size=512,
-        num_layers=2,
-        num_heads=2,
-        hidden_dim=32,
-        intermediate_dim=64,
-        max_sequence_length=32,
-    )
-    lm = keras_hub.models.GPT2CausalLM(backbone=backbone, preprocessor=None)
+    lm = make_gpt2()
     val = text_data.val[:8]
     feed = {"token_ids": val[:2], "padding_mask": np.ones_like(val[:2])}
     for mode, max_bytes in (("int8", 0.33), ("int4", 0.25), ("gptq", 0.9)):
