@@ -44,7 +44,7 @@ def test_target_from_json_round_trip(tmp_path):
 @pytest.mark.parametrize(
     ("data", "match"),
     [
-        ({"name": "b", "quantization": "int4"}, "Received: quantization='int4'"),
+        ({"name": "b", "quantization": "int3"}, "Received: quantization='int3'"),
         ({"name": "b", "input_dtype": "int8"}, "Invalid target field `input_dtype`"),
         ({"name": "b", "min_cosine": 1.5}, "min_cosine=1.5"),
         ({"name": "b", "strict": ["speed"]}, r"names checks that do not exist: \['speed'\]"),

@@ -45,9 +45,9 @@ __all__ = [
 LUT_OPS = ("SOFTMAX", "LOGISTIC", "TANH")
 
 _TOKEN_DTYPES = ("int32", "int64")
-# `weights`: quantizations that store int8 weights, the size from which a constant counts
-# as a weight, and the share of weight elements that must be int8.
-_INT8_WEIGHTS = ("dynamic", "int8", "int16x8")
+# `weights`: quantizations that store int8 (or int4) weights, the size from which a constant
+# counts as a weight, and the share of weight elements that must be int8 or int4.
+_INT8_WEIGHTS = ("dynamic", "int4", "int8", "int16x8")
 _WEIGHT_ELEMENTS = 256
 _MIN_INT8_SHARE = 0.5
 _REFERENCE_SAMPLES = 100
@@ -367,8 +367,10 @@ def _check_parity(context: CheckContext) -> dict:
 
 
 def _check_weights(context: CheckContext) -> dict | None:
-    """Weight tensors are stored in int8 in a dynamic or integer file."""
-    if context.target.quantization not in _INT8_WEIGHTS:
+    """Weight tensors are stored in int8 in a dynamic or integer file (int4 ones too for
+    "int4", which must hold some)."""
+    quantization = context.target.quantization
+    if quantization not in _INT8_WEIGHTS:
         return None
     sizes: dict[str, int] = {}
     for tensor in context.info.tensors:
@@ -377,7 +379,15 @@ def _check_weights(context: CheckContext) -> dict | None:
             sizes[tensor.dtype] = sizes.get(tensor.dtype, 0) + count
     total = sum(sizes.values())
     share = sizes.get("int8", 0) / total if total else 1.0
-    return {"passed": share >= _MIN_INT8_SHARE, "int8_share": share, "elements": sizes}
+    if quantization != "int4":
+        return {"passed": share >= _MIN_INT8_SHARE, "int8_share": share, "elements": sizes}
+    int4 = sizes.get("int4", 0) / total if total else 0.0
+    return {
+        "passed": int4 > 0 and share + int4 >= _MIN_INT8_SHARE,
+        "int8_share": share,
+        "int4_share": int4,
+        "elements": sizes,
+    }
 
 
 def _check_perplexity(context: CheckContext) -> dict | None:

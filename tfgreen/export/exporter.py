@@ -275,7 +275,10 @@ def _ladder(
 ) -> list[Target]:
     """The quantizations to try, best first: for a language model on the target's default,
     full integer (calibrated, or with the ranges a quantization-aware model learned)
-    falls back to dynamic-range int8 where float ops are allowed."""
+    falls back to dynamic-range int8 where float ops are allowed; so does the int4 file
+    of a 4-bit model from `tfgreen.quantize` that fails a check."""
+    if target.quantization == "int4" and quantization is None:  # a 4-bit tfgreen.quantize model
+        return [target, dataclasses.replace(target, quantization="dynamic")]
     integer = target.quantization in INTEGER_QUANTIZATIONS
     if not language_model or quantization is not None or not integer:
         return [target]
@@ -394,7 +397,7 @@ def export_tflite(
         path: Output file, ending in `.tflite`.
         target: A built-in target name (see `tfgreen.targets()`), a JSON
             target file, or a `tfgreen.Target`. Defaults to `"edge-cpu"`.
-        quantization: One of `"float32"`, `"dynamic"`, `"float16"`, `"int8"`,
+        quantization: One of `"float32"`, `"dynamic"`, `"int4"`, `"float16"`, `"int8"`,
             `"int16x8"`; `None` uses the target's. Defaults to `None`.
         calibration_data: Samples for integer quantization (an array, a list
             of arrays, a `tf.data.Dataset` or a generator); up to 200 are
@@ -428,8 +431,8 @@ def export_tflite(
     """
     started = time.perf_counter()
     path, model = _check_path(path), _check_model(model)
-    # A model from tfgreen.quantize keeps its low-bit weights as int8 ("dynamic").
-    quantization = export_quantization(model, quantization)
+    # A model from tfgreen.quantize keeps its low-bit weights ("dynamic" int8, or "int4").
+    asked, quantization = quantization, export_quantization(model, quantization)
     profile = resolve_target(target, quantization)
     _io.check_writable(path, [f.name for f in _files(path, b"", profile)] + [path.name + ".json"])
     language_model = _lm.is_language_model(model)
@@ -446,7 +449,7 @@ def export_tflite(
     converting = None if learned else calibration
     samples = validation if validation is not None else calibration
     attempts: list[dict] = []
-    ladder = _ladder(profile, quantization, language_model, learned, calibration)
+    ladder = _ladder(profile, asked, language_model, learned, calibration)
     for step, profile in enumerate(ladder):
         last = step == len(ladder) - 1
         try:

@@ -2,7 +2,8 @@
 
 `convert` holds every post-training quantization kind tfgreen offers:
 `"float32"` (none), `"dynamic"` (dynamic-range int8 weights, float
-activations), `"float16"` (float16 weights), `"int8"` (full integer,
+activations), `"int4"` (the same with the Dense kernels packed as int4,
+`tfgreen.tflite.int4`), `"float16"` (float16 weights), `"int8"` (full integer,
 calibrated or from a quantize-aware model) and `"int16x8"` (int16
 activations, int8 weights). Both Kerases go through
 `tf.lite.TFLiteConverter.from_keras_model`.
@@ -31,7 +32,7 @@ __all__ = [
     "quantization_errors",
 ]
 
-QUANTIZATIONS = ("float32", "dynamic", "float16", "int8", "int16x8")
+QUANTIZATIONS = ("float32", "dynamic", "int4", "float16", "int8", "int16x8")
 # The kinds whose activations are integers (they need calibration or fake-quant ranges).
 INTEGER_QUANTIZATIONS = ("int8", "int16x8")
 _KERNEL_OPS = ("FULLY_CONNECTED", "CONV_2D", "DEPTHWISE_CONV_2D")
@@ -57,7 +58,8 @@ def check_quantization(quantization: str) -> str:
         quantization,
         QUANTIZATIONS,
         fix="Pass quantization='int8' for full-integer int8, 'dynamic' for int8 "
-        "weights with float activations, or None for the target's default",
+        "weights with float activations ('int4' for int4 Dense kernels), or None for the "
+        "target's default",
     )
 
 
@@ -112,7 +114,7 @@ def convert(
     _validate.boolean("per_channel_dense", per_channel_dense)
     converter = _converter(
         model,
-        quantization,
+        "dynamic" if quantization == "int4" else quantization,
         representative,
         io_dtype,
         allow_float_ops,
@@ -122,6 +124,10 @@ def convert(
     )
     with _quiet():
         data = converter.convert()
+    if quantization == "int4":
+        from tfgreen.tflite.int4 import pack_int4_weights
+
+        return pack_int4_weights(data)
     if quantization == "int8" and representative is None:
         _check_quantize_aware(data, allow_float_ops)
     return data

@@ -147,19 +147,26 @@ def is_weight_quantized(model) -> bool:
     >>> is_weight_quantized(small_mlp())
     False
     """
-    return any(
-        getattr(getattr(layer, "dtype_policy", None), "quantization_mode", None) in MODES
+    return bool(_modes(model))
+
+
+def _modes(model) -> set[str]:
+    """The `model.quantize` modes of the model's layers."""
+    modes = (
+        getattr(getattr(layer, "dtype_policy", None), "quantization_mode", None)
         for layer in model._flatten_layers()
     )
+    return {mode for mode in modes if mode in MODES}
 
 
 def export_quantization(model, quantization: str | None) -> str | None:
     """The `.tflite` quantization that keeps a weight-quantized model's low-bit weights.
 
     The converter folds a quantized Keras model's weights back into float32
-    constants (int4, GPTQ and AWQ files come out larger than float32);
-    dynamic-range conversion stores those weights as int8 again (per output
-    channel) with float activations, so the file holds int8 weights only.
+    constants (int4, GPTQ and AWQ files would come out larger than float32).
+    Dynamic-range conversion stores them as int8 again (per output channel)
+    with float activations; for 4-bit models (int4, GPTQ, AWQ) the Dense
+    kernels are then packed as int4 (`"int4"`, see `tfgreen.tflite.int4`).
     Other models keep the quantization asked for.
 
     Args:
@@ -168,31 +175,35 @@ def export_quantization(model, quantization: str | None) -> str | None:
             the target's default).
 
     Returns:
-        `"dynamic"` for a weight-quantized model, else `quantization`.
+        `"int4"` for a 4-bit model, `"dynamic"` for an int8 one (or what was
+        asked of those two), else `quantization`.
 
     Raises:
         TargetError: A weight-quantized model with another quantization than
-            `None` or `"dynamic"`.
+            `None`, `"dynamic"` or `"int4"`.
 
     Example:
     >>> from tfgreen.models import small_mlp
     >>> export_quantization(small_mlp(), "int8")
     'int8'
     """
-    if not is_weight_quantized(model):
+    modes = _modes(model)
+    if not modes:
         return quantization
-    if quantization not in (None, "dynamic"):
+    if quantization not in (None, "dynamic", "int4"):
         raise TargetError(
             message(
-                f"A model quantized by tfgreen.quantize exports with int8 weights and float "
+                f"A model quantized by tfgreen.quantize exports with low-bit weights and float "
                 f"activations only, not quantization='{quantization}'",
-                "quantization=None or 'dynamic'",
-                "Pass quantization=None (or 'dynamic'), or export the float model with "
+                "quantization=None, 'dynamic' (int8 weights) or 'int4'",
+                "Pass quantization=None, or export the float model with "
                 f"quantization='{quantization}'",
                 quantization=quantization,
             )
         )
-    return "dynamic"
+    if quantization is not None:
+        return quantization
+    return "dynamic" if modes == {"int8"} else "int4"
 
 
 def _copy(model):

@@ -115,6 +115,11 @@ def _buffer_array(model, tensor, dtype: str, data: bytes) -> np.ndarray | None:
         raw = data[buffer.offset : buffer.offset + buffer.size]
     else:
         return None
+    if dtype == "INT4":  # two codes per byte, the first in the low nibble
+        nibbles = np.frombuffer(raw, dtype=np.uint8)
+        codes = np.stack([nibbles & 0x0F, nibbles >> 4], axis=1).reshape(-1).astype(np.int8)
+        count = int(np.prod(tensor.shape)) if tensor.shape is not None else codes.size
+        return np.where(codes > 7, codes - 16, codes).astype(np.int8)[:count]
     if dtype not in _NUMPY:
         return None
     return np.frombuffer(raw, dtype=_NUMPY[dtype])
