@@ -238,3 +238,10 @@ def test_keras_hub_causal_lm_distils_with_padding(gpt2_teacher, text_data):
         return float(d.compute_loss(x=inputs, y=None, y_pred=d(inputs)))
 
     assert loss(changed) == pytest.approx(loss(batch), rel=1e-5)
+
+
+def test_keras_hub_and_single_input_language_models_are_refused():
+    hub, plain = _gpt2(16, 1, seed=0), _student("keras3")
+    for teacher, student in ((hub, plain), (plain, hub)):
+        with pytest.raises(TypeError, match="take different inputs"):
+            tfgreen.Distiller(teacher, student)
