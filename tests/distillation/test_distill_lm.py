@@ -245,3 +245,19 @@ def test_keras_hub_and_single_input_language_models_are_refused():
     for teacher, student in ((hub, plain), (plain, hub)):
         with pytest.raises(TypeError, match="take different inputs"):
             tfgreen.Distiller(teacher, student)
+
+
+def test_keras3_language_model_distiller_round_trips(tmp_path, text_data):
+    import keras
+
+    teacher, student = _student("keras3", seed=0), _student("keras3", seed=1)
+    d = tfgreen.Distiller(teacher, student, temperature=2.0, student_loss_weight=0.3)
+    d.compile("adam")
+    d.fit(text_data.train[:32], batch_size=32, verbose=0)  # fit(x): shifted ids as targets
+    d.save(tmp_path / "d.keras")
+    loaded = keras.saving.load_model(tmp_path / "d.keras")
+    assert loaded._sequence == d._sequence
+    assert loaded.student_loss_weight == 0.3
+    np.testing.assert_allclose(
+        loaded.predict(text_data.val[:2], verbose=0), d.predict(text_data.val[:2], verbose=0)
+    )

@@ -125,7 +125,7 @@ class TfKerasDistiller(Distiller, tf_keras.Model):
         return list(self._plans)
 
     def compile(self, optimizer="adam", loss=None, metrics=None, **kwargs):
-        """Compiles with the student's hard-label `loss` (required) and `metrics`."""
+        """Compiles with the student's hard-label `loss` (required, except for LMs) and `metrics`."""
         check_compile_loss(loss, self._sequence)
         if self._sequence is not None:
             loss = None  # the next-token cross-entropy is computed per token

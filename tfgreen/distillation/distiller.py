@@ -275,6 +275,14 @@ def _plan(spec, teacher, student, temperature: float):
     )
 
 
+def _as_spec(loss):
+    """A backend's own logits loss (as Keras 3 reloads a saved distiller) as its spec."""
+    plan = getattr(loss, "plan", None)
+    if isinstance(plan, LogitsPlan):
+        return LogitsDistillation(plan.temperature, plan.teacher_kind, plan.student_kind)
+    return loss
+
+
 @dataclass(frozen=True)
 class Resolved:
     """`Distiller`'s arguments, checked and resolved against the two models."""
@@ -322,7 +330,7 @@ def resolve(
     if inputs is None:
         plans = [_plan(spec, teacher, student, temperature) for spec in specs]
         return Resolved(plans, weights, student_loss_weight)
-    spec = check_sequence_specs(specs)
+    spec = check_sequence_specs([_as_spec(spec) for spec in specs])
     logits = LogitsPlan(
         temperature=temperature if spec.temperature is None else spec.temperature,
         teacher_kind=lm_output_kind(teacher, spec.teacher_output, "teacher"),
