@@ -26,6 +26,7 @@ from tfgreen.distillation.distiller import (
     resolve,
 )
 from tfgreen.distillation.losses import soft_kl
+from tfgreen.distillation.sequence import sequence_total
 
 __all__ = ["DISTILLER", "NATIVE_LOSSES", "NATIVE_LOSSES_NAME", "Keras3Distiller"]
 
@@ -151,6 +152,7 @@ class Keras3Distiller(Distiller, distillation.Distiller):
             name=name,
             **kwargs,
         )
+        self._sequence = resolved.sequence
         # Tracked so that fit() trains them (they are not part of the student).
         self.projections = [
             loss.projection
@@ -159,14 +161,23 @@ class Keras3Distiller(Distiller, distillation.Distiller):
         ]
 
     def compile(self, optimizer="adam", loss=None, metrics=None, **kwargs):
-        check_compile_loss(loss)
+        check_compile_loss(loss, self._sequence)
+        if self._sequence is not None and (loss is None or isinstance(loss, str)):
+            # Keras needs a loss; the next-token cross-entropy is computed per token.
+            logits = self._sequence.student_kind == "logits"
+            loss = keras.losses.SparseCategoricalCrossentropy(from_logits=logits)
         super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
         keras3_map_student_loss(self, _as_compiled)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        total = super().compute_loss(
-            x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=training
-        )
+        if self._sequence is None:
+            total = super().compute_loss(
+                x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=training
+            )
+        else:
+            if y_pred is None:
+                y_pred = self(x, training=training)
+            total = sequence_total(keras.ops, self, x, y, y_pred, sample_weight)
         return keras.ops.divide(total, num_replicas())
 
 

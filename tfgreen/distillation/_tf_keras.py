@@ -25,6 +25,7 @@ from tfgreen.distillation.distiller import (
     resolve,
 )
 from tfgreen.distillation.losses import soft_kl
+from tfgreen.distillation.sequence import sequence_total
 
 __all__ = ["DISTILLER", "NATIVE_LOSSES", "NATIVE_LOSSES_NAME", "TfKerasDistiller"]
 
@@ -32,17 +33,23 @@ __all__ = ["DISTILLER", "NATIVE_LOSSES", "NATIVE_LOSSES_NAME", "TfKerasDistiller
 NATIVE_LOSSES = ()
 NATIVE_LOSSES_NAME = ""
 
-# The subset of `keras.ops` that `soft_kl` uses, as TensorFlow functions.
+# The subset of `keras.ops` that `soft_kl` and `sequence_total` use, as TensorFlow functions.
 _OPS = SimpleNamespace(
     cast=tf.cast,
     clip=tf.clip_by_value,
+    concatenate=tf.concat,
     exp=tf.exp,
+    expand_dims=tf.expand_dims,
     log=tf.math.log,
     log_sigmoid=tf.math.log_sigmoid,
     log_softmax=tf.nn.log_softmax,
+    maximum=tf.maximum,
     mean=tf.reduce_mean,
+    one_hot=tf.one_hot,
+    ones_like=tf.ones_like,
     stack=tf.stack,
     sum=tf.reduce_sum,
+    zeros_like=tf.zeros_like,
 )
 _FINAL = "final_output"
 
@@ -85,6 +92,7 @@ class TfKerasDistiller(Distiller, tf_keras.Model):
         self.student = student
         self.teacher.trainable = False
         self.student_loss_weight = resolved.student_loss_weight
+        self._sequence = resolved.sequence
         self._plans = list(resolved.plans)
         self.distillation_loss_weights = list(resolved.weights)
         # One projection per feature term (None when the widths match).
@@ -117,8 +125,10 @@ class TfKerasDistiller(Distiller, tf_keras.Model):
         return list(self._plans)
 
     def compile(self, optimizer="adam", loss=None, metrics=None, **kwargs):
-        """Compiles with the student's hard-label `loss` (required) and `metrics`."""
-        check_compile_loss(loss)
+        """Compiles with the student's hard-label `loss` (required, except for LMs) and `metrics`."""
+        check_compile_loss(loss, self._sequence)
+        if self._sequence is not None:
+            loss = None  # the next-token cross-entropy is computed per token
         super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
 
     def call(self, inputs, training=None):
@@ -155,6 +165,10 @@ class TfKerasDistiller(Distiller, tf_keras.Model):
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None):
         replicas = num_replicas()
+        if self._sequence is not None:
+            total = sequence_total(_OPS, self, x, y, y_pred, sample_weight)
+            self.loss_tracker.update_state(total)
+            return total / replicas
         student_loss = tf.constant(0.0)
         if self.student_loss_weight > 0.0 and y is not None:
             # compiled_loss divides by the replica count; keep a per-replica mean here.

@@ -23,6 +23,13 @@ from tfgreen.distillation.losses import (
     find_layer,
     output_kind,
 )
+from tfgreen.distillation.sequence import (
+    SequencePlan,
+    check_language_models,
+    check_sequence_loss,
+    check_sequence_specs,
+    lm_output_kind,
+)
 from tfgreen.distribute import check_strategy, strategy_of
 from tfgreen.errors import TfgreenTypeError, TfgreenValueError, UnsupportedLayerError, message
 from tfgreen.flavor import backend, flavor_of, flavor_of_class
@@ -66,12 +73,18 @@ def num_replicas() -> int:
     return tf.distribute.get_strategy().num_replicas_in_sync
 
 
-def check_compile_loss(loss) -> None:
-    """Raises a tfgreen error when `compile()` gets no hard-label loss.
+def check_compile_loss(loss, sequence: SequencePlan | None = None) -> None:
+    """Raises a tfgreen error when `compile()` gets no hard-label loss (or a wrong one).
 
     Args:
         loss: The `loss` given to `Distiller.compile`.
+        sequence: The distiller's `SequencePlan` for two language models,
+            whose hard loss is always the next-token cross-entropy (`loss`
+            may be `None`). Defaults to `None`.
     """
+    if sequence is not None:
+        check_sequence_loss(loss, sequence.student_kind)
+        return
     if loss is None:
         raise TfgreenValueError(
             message(
@@ -111,7 +124,7 @@ def _check_model(model, role: str) -> None:
         )
 
 
-def _check_models(teacher, student) -> str:
+def _check_models(teacher, student):
     flavor = flavor_of(teacher)
     if flavor_of(student) != flavor:
         raise TfgreenTypeError(
@@ -126,6 +139,7 @@ def _check_models(teacher, student) -> str:
         )
     _check_model(teacher, "teacher")
     _check_model(student, "student")
+    inputs = check_language_models(teacher, student)  # names LM mismatches precisely
     for what, t, s in (
         ("input", teacher.inputs[0], student.inputs[0]),
         ("output", teacher.outputs[0], student.outputs[0]),
@@ -153,7 +167,7 @@ def _check_models(teacher, student) -> str:
             UserWarning,
             stacklevel=3,
         )
-    return flavor
+    return inputs
 
 
 def _check_weight(value, name: str, upper: float | None) -> float:
@@ -261,6 +275,14 @@ def _plan(spec, teacher, student, temperature: float):
     )
 
 
+def _as_spec(loss):
+    """A backend's own logits loss (as Keras 3 reloads a saved distiller) as its spec."""
+    plan = getattr(loss, "plan", None)
+    if isinstance(plan, LogitsPlan):
+        return LogitsDistillation(plan.temperature, plan.teacher_kind, plan.student_kind)
+    return loss
+
+
 @dataclass(frozen=True)
 class Resolved:
     """`Distiller`'s arguments, checked and resolved against the two models."""
@@ -268,6 +290,7 @@ class Resolved:
     plans: list  # LogitsPlan / FeaturePlan / native losses, one per term
     weights: list[float]  # one per term
     student_loss_weight: float
+    sequence: SequencePlan | None = None  # two language models: token-level distillation
 
 
 def resolve(
@@ -297,15 +320,27 @@ def resolve(
     Returns:
         The plans and weights of the terms.
     """
-    _check_models(teacher, student)
+    inputs = _check_models(teacher, student)
     check_strategy(student, strategy_of())  # tfgreen.distribute: refuse what it can't run
     temperature = check_temperature(temperature)
     student_loss_weight = _check_weight(student_loss_weight, "student_loss_weight", 1.0)
     specs, weights = _check_losses(
         distillation_losses, distillation_loss_weights, native_losses, native_losses_name
     )
-    plans = [_plan(spec, teacher, student, temperature) for spec in specs]
-    return Resolved(plans, weights, student_loss_weight)
+    if inputs is None:
+        plans = [_plan(spec, teacher, student, temperature) for spec in specs]
+        return Resolved(plans, weights, student_loss_weight)
+    spec = check_sequence_specs([_as_spec(spec) for spec in specs])
+    logits = LogitsPlan(
+        temperature=temperature if spec.temperature is None else spec.temperature,
+        teacher_kind=lm_output_kind(teacher, spec.teacher_output, "teacher"),
+        student_kind=lm_output_kind(student, spec.student_output, "student"),
+        binary=False,
+    )
+    sequence = SequencePlan(
+        inputs, logits.temperature, logits.teacher_kind, logits.student_kind, weights[0]
+    )
+    return Resolved([logits], weights, student_loss_weight, sequence)
 
 
 @functools.cache
@@ -353,6 +388,16 @@ class Distiller:
     made no step triggers a `UserWarning` (it looks untrained); an unbuilt
     teacher is an error. Like Keras, the student's regularization losses are
     not added.
+
+    Two language models (token ids in, `[batch, seq, vocab]` logits out:
+    `tfgreen.models.tiny_gpt`, KerasHub CausalLMs) are distilled token by
+    token (`tfgreen.distillation.sequence`): the KL is taken at every
+    position and averaged over the real tokens of the padding mask (KerasHub's
+    `padding_mask` input, else a per-token `sample_weight`), and the hard
+    loss is the student's masked next-token cross-entropy (`compile(loss=None)`
+    is enough). `fit(x, y, sample_weight=w)` takes next-token targets as a
+    causal LM does; `fit(x)` uses the inputs shifted by one token. Vocabulary,
+    sequence length and input kind must match.
 
     The object built is an instance of the teacher's flavour's distiller
     class, which derives from both `Distiller` and that Keras's `Model`. A

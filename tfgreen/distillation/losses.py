@@ -22,8 +22,11 @@ __all__ = [
     "OUTPUTS",
     "FeatureDistillation",
     "LogitsDistillation",
+    "activation_name",
     "check_temperature",
     "find_layer",
+    "kl_terms",
+    "log_probs",
     "output_kind",
     "soft_kl",
 ]
@@ -188,7 +191,8 @@ def find_layer(model, name: str, role: str):
     )
 
 
-def _activation_name(layer) -> str | None:
+def activation_name(layer) -> str | None:
+    """The name of a layer's activation (through wrappers), `"softmax"` for a Softmax layer."""
     for _ in range(_WRAPPER_DEPTH):
         if type(layer).__name__ == "Softmax":
             return "softmax"
@@ -216,7 +220,7 @@ def output_kind(model, declared: str, role: str) -> tuple[str, bool]:
         `(kind, binary)`: kind is `"logits"` or `"probabilities"`; binary is
         `True` for sigmoid units (each handled as a two-class distribution).
     """
-    activation = _activation_name(model.layers[-1])
+    activation = activation_name(model.layers[-1])
     width = model.outputs[0].shape[-1]
     if declared == "auto":
         kinds = {"softmax": "probabilities", "sigmoid": "probabilities", "linear": "logits"}
@@ -235,7 +239,8 @@ def output_kind(model, declared: str, role: str) -> tuple[str, bool]:
     return declared, activation == "sigmoid" or width == 1
 
 
-def _log_probs(ops, outputs, kind: str, binary: bool):
+def log_probs(ops, outputs, kind: str, binary: bool):
+    """Outputs as log-probabilities (up to a constant for logits); sigmoids as two classes."""
     outputs = ops.cast(outputs, "float32")
     if binary:
         if kind == "logits":
@@ -247,10 +252,10 @@ def _log_probs(ops, outputs, kind: str, binary: bool):
     return ops.log(ops.clip(outputs, _EPSILON, 1.0))
 
 
-def soft_kl(
+def kl_terms(
     ops, teacher, student, temperature: float, teacher_kind: str, student_kind: str, binary: bool
 ):
-    """KL divergence of temperature-softened teacher and student outputs, times T^2.
+    """`T**2 * KL(teacher || student)` of temperature-softened outputs, per position.
 
     Args:
         ops: `keras.ops`, or a namespace of the same TensorFlow functions.
@@ -262,9 +267,24 @@ def soft_kl(
         binary: Outputs are sigmoid units, each a two-class distribution.
 
     Returns:
+        The KL times `T**2`, with the outputs' shape minus the class axis
+        (`[batch]`, or `[batch, seq]` for sequence logits).
+    """
+    t = ops.log_softmax(log_probs(ops, teacher, teacher_kind, binary) / temperature, axis=-1)
+    s = ops.log_softmax(log_probs(ops, student, student_kind, binary) / temperature, axis=-1)
+    return ops.sum(ops.exp(t) * (t - s), axis=-1) * (temperature**2)
+
+
+def soft_kl(
+    ops, teacher, student, temperature: float, teacher_kind: str, student_kind: str, binary: bool
+):
+    """KL divergence of temperature-softened teacher and student outputs, times T^2.
+
+    Args: as `kl_terms`.
+
+    Returns:
         A scalar: the batch mean of `T**2 * KL(teacher || student)`.
     """
-    t = ops.log_softmax(_log_probs(ops, teacher, teacher_kind, binary) / temperature, axis=-1)
-    s = ops.log_softmax(_log_probs(ops, student, student_kind, binary) / temperature, axis=-1)
-    kl = ops.sum(ops.exp(t) * (t - s), axis=-1)
-    return ops.mean(kl) * (temperature**2)
+    return ops.mean(
+        kl_terms(ops, teacher, student, temperature, teacher_kind, student_kind, binary)
+    )
