@@ -51,7 +51,7 @@ __all__ = ["METHODS", "prune_oneshot"]
 
 METHODS = ("magnitude", "wanda", "sparsegpt")
 _CALIBRATED = ("wanda", "sparsegpt")
-_BATCH = 16  # calibration windows per forward pass
+_TOKENS = 4096  # calibration tokens per forward pass (batches of whole windows)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -155,11 +155,13 @@ def _batches(model, keras, calibration_data) -> tuple[list, Callable]:
             token_input.shape[1],
             name="calibration_data",
         )
-        return [ids[i : i + _BATCH] for i in range(0, len(ids), _BATCH)], feed
+        size = max(1, _TOKENS // ids.shape[1])
+        return [ids[i : i + size] for i in range(0, len(ids), size)], feed
     from tfgreen.quantization.calibration import prepare_calibration
 
     arrays = prepare_calibration(model, calibration_data, max_samples=None).arrays
-    batches = [[a[i : i + _BATCH] for a in arrays] for i in range(0, len(arrays[0]), _BATCH)]
+    size = max(1, _TOKENS // max(1, int(np.prod(arrays[0].shape[1:-1]))))  # rows per sample
+    batches = [[a[i : i + size] for a in arrays] for i in range(0, len(arrays[0]), size)]
     return batches, (lambda batch: batch[0] if len(batch) == 1 else batch)
 
 
