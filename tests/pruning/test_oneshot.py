@@ -130,14 +130,16 @@ def test_layer_reconstruction_error_orders_the_methods(tiny_lm, text_data, flavo
 
 def test_query_key_value_read_one_input_together(tiny_lm, text_data, flavor):
     keras = keras_for(flavor)
-    targets = oneshot._targets(
-        tiny_lm, keras, list(tiny_lm.layers), False, False, "wanda", None
-    )
+    targets = oneshot._targets(tiny_lm, keras, list(tiny_lm.layers), False, False, "wanda", None)
     feed = tfgreen._lm.token_feed(tiny_lm)[1]
     groups = oneshot._groups(tiny_lm, feed, text_data.train[:4], targets)
     names = [[t.kernel.path.rsplit("/", 1)[-1] for t in group] for group, _ in groups]
-    assert names[:4] == [["query", "key", "value"], ["attention_output"], ["block0_ffn_in"],
-                         ["block0_ffn_out"]]
+    assert names[:4] == [
+        ["query", "key", "value"],
+        ["attention_output"],
+        ["block0_ffn_in"],
+        ["block0_ffn_out"],
+    ]
     assert len(names) == 9 and names[-1] == ["logits"]
 
 

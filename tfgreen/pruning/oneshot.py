@@ -32,6 +32,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import sys
 import warnings
@@ -202,7 +203,7 @@ def _targets(model, keras, chosen: list, explicit: bool, embeddings: bool, metho
                     message(
                         f"Layer '{kernel.path}' {problem}",
                         f"kernels method='{method}' can prune"
-                        + ("" if m_by_n is None else f", with input channels divisible by n"),
+                        + ("" if m_by_n is None else ", with input channels divisible by n"),
                         "Leave it out of `layers`, or use method='magnitude' / structure=None",
                         layer=top.name,
                     )
@@ -252,7 +253,7 @@ def _copy(model):
     return twin
 
 
-class _hooked:
+class _Hooked:
     """Inside it, each layer's `call` first hands its input to `record(layer, input)`."""
 
     def __init__(self, layers: list, record: Callable):
@@ -277,10 +278,8 @@ class _hooked:
 
 
 def _run(model, feed: Callable, batch) -> None:
-    try:
+    with contextlib.suppress(_Seen):  # the hook got its input: the rest need not run
         model(feed(batch), training=False)
-    except _Seen:
-        pass
 
 
 def _groups(model, feed, batch, targets: list[_Target]) -> list[tuple[list[_Target], bool]]:
@@ -292,7 +291,7 @@ def _groups(model, feed, batch, targets: list[_Target]) -> list[tuple[list[_Targ
     """
     calls: list[tuple] = []  # (layer, input), inputs kept alive so their ids stay unique
     by_layer = {id(t.kernel.layer): t for t in targets}
-    with _hooked([t.kernel.layer for t in targets], lambda layer, x: calls.append((layer, x))):
+    with _Hooked([t.kernel.layer for t in targets], lambda layer, x: calls.append((layer, x))):
         _run(model, feed, batch)
     counts: dict[int, int] = {}
     for layer, _ in calls:
@@ -332,7 +331,7 @@ def _statistics(model, feed, batches: list, group: list[_Target], shared: bool, 
         if not shared:
             raise _Seen
 
-    with _hooked([first.kernel.layer], record):
+    with _Hooked([first.kernel.layer], record):
         for batch in batches:
             _run(model, feed, batch)
     return stats
