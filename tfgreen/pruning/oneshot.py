@@ -41,7 +41,7 @@ from collections.abc import Callable
 import numpy as np
 
 from tfgreen import _lm, _validate
-from tfgreen.errors import TfgreenValueError, UnsupportedLayerError, message
+from tfgreen.errors import CalibrationError, TfgreenValueError, UnsupportedLayerError, message
 from tfgreen.flavor import keras_for
 from tfgreen.pruning import _saliency
 from tfgreen.pruning._clone import nested_layers
@@ -158,12 +158,50 @@ def _batches(model, keras, calibration_data) -> tuple[list, Callable]:
         )
         size = max(1, _TOKENS // ids.shape[1])
         return [ids[i : i + size] for i in range(0, len(ids), size)], feed
-    from tfgreen.quantization.calibration import prepare_calibration
-
-    arrays = prepare_calibration(model, calibration_data, max_samples=None).arrays
+    arrays = _input_arrays(model, calibration_data)
     size = max(1, _TOKENS // max(1, int(np.prod(arrays[0].shape[1:-1]))))  # rows per sample
     batches = [[a[i : i + size] for a in arrays] for i in range(0, len(arrays[0]), size)]
     return batches, (lambda batch: batch[0] if len(batch) == 1 else batch)
+
+
+def _bad_inputs(what: str, expected: str, fix: str, **received) -> CalibrationError:
+    return CalibrationError(message(what, expected, fix, **received))
+
+
+def _input_arrays(model, data) -> list[np.ndarray]:
+    """Checked calibration arrays of a model not fed token ids: one per input, finite."""
+    inputs = list(model.inputs)
+    arrays = list(data) if isinstance(data, (list, tuple)) else [data]
+    if len(arrays) != len(inputs) or not all(isinstance(a, np.ndarray) for a in arrays):
+        raise _bad_inputs(
+            "`calibration_data` must be numpy arrays, one per model input",
+            f"{len(inputs)} array(s) shaped like the model's inputs, samples on axis 0",
+            "Pass for example calibration_data=x_train[:256]",
+            calibration_data=type(data).__name__,
+        )
+    for array, tensor in zip(arrays, inputs, strict=True):
+        shape = tuple(tensor.shape)
+        fits = array.ndim == len(shape) and all(
+            want is None or want == got
+            for want, got in zip(shape[1:], array.shape[1:], strict=True)
+        )
+        if not fits or not len(array) or not np.issubdtype(array.dtype, np.number):
+            raise _bad_inputs(
+                "`calibration_data` does not fit the model's input",
+                f"a non-empty numeric array of shape {(None, *shape[1:])}",
+                "Pass samples of the data the model was trained on",
+                shape=array.shape,
+                dtype=str(array.dtype),
+            )
+        bad = np.flatnonzero(~np.isfinite(array.reshape(len(array), -1)).all(axis=1))
+        if len(bad):
+            raise _bad_inputs(
+                f"`calibration_data` holds NaN or Inf, first in sample {int(bad[0])}",
+                "finite values",
+                "Drop or repair those samples",
+                sample=int(bad[0]),
+            )
+    return arrays
 
 
 def _structure_problem(kernel: Kernel, m_by_n) -> str | None:
