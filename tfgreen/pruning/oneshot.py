@@ -455,7 +455,11 @@ def prune_oneshot(
                 _assign(kernel, _saliency.magnitude_along(value, kernel.axis, sparsity, m_by_n))
                 bar.update()
             return twin
-        for group, shared in _groups(twin, feed, batches[0], targets):
+        # The call order from one sample: every layer's input is held for this pass only.
+        first = (
+            batches[0][:1] if isinstance(batches[0], np.ndarray) else [a[:1] for a in batches[0]]
+        )
+        for group, shared in _groups(twin, feed, first, targets):
             stats = _statistics(twin, feed, batches, group, shared, method == "sparsegpt")
             for target in group:
                 kernel, layout = target.kernel, target.layout
