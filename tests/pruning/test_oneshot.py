@@ -259,3 +259,20 @@ def test_wrapped_model_refused(tiny_lm, text_data):
     wrapped = tfgreen.prune(tiny_lm, sparsity=0.5)
     with pytest.raises(TfgreenValueError, match=r"already holds pruning wrappers.*tfgreen.strip"):
         tfgreen.prune(wrapped, method="wanda", calibration_data=text_data.train[:8])
+
+
+def test_statistics_come_from_the_model_pruned_so_far(tiny_lm, text_data, flavor):
+    keras = keras_for(flavor)
+    calibration = text_data.train[:128]
+    layers = ["block0_ffn_in", "block0_ffn_out"]
+    model = tfgreen.prune(tiny_lm, 0.5, method="wanda", calibration_data=calibration, layers=layers)
+    rows = np.asarray(tiny_lm.get_layer("block0_ffn_out").kernel, dtype="float64").T
+
+    def wanda_with_inputs_of(source):
+        probe = keras.Model(source.input, source.get_layer("block0_ffn_in").output)
+        x = np.asarray(probe(calibration), dtype="float64").reshape(-1, rows.shape[1])
+        return _saliency.wanda(rows, np.linalg.norm(x, axis=0), 0.5, None).T
+
+    got = np.asarray(model.get_layer("block0_ffn_out").kernel)
+    assert np.array_equal(got == 0, wanda_with_inputs_of(model) == 0)  # ffn_in pruned first
+    assert not np.array_equal(got == 0, wanda_with_inputs_of(tiny_lm) == 0)
