@@ -24,7 +24,8 @@ from tfgreen.pruning.schedules import (
     PruningSchedule,
     check_sparsity,
 )
-from tfgreen.pruning.structure import parse_structure
+from tfgreen.pruning import surgery
+from tfgreen.pruning.structure import group_of, parse_structure
 
 __all__ = ["prune", "strip", "sparsity", "backend_for", "pruned_layers"]
 
@@ -273,7 +274,7 @@ def prune(
     _validate.boolean(
         "embeddings", embeddings, fix="Pass embeddings=True to prune embedding tables"
     )
-    if for_xnnpack and (layers is not None or m_by_n is not None or embeddings):
+    if for_xnnpack and (layers is not None or structure is not None or embeddings):
         raise TfgreenValueError(
             message(
                 "`for_xnnpack=True` chooses the layers itself (tfmot's policy), so it takes no "
@@ -296,6 +297,8 @@ def prune(
         )
     if for_xnnpack:
         chosen = dict.fromkeys(pruning.xnnpack_layers(model), False)
+    elif group_of(structure) is not None:  # whole channels/heads: tfgreen.pruning.surgery
+        chosen = surgery.select(model, group_of(structure)[0], layers, schedule.final_sparsity)
     else:
         chosen = _select(model, pruning, layers, m_by_n, embeddings)
     return pruning.prune_model(model, chosen, pruning.driver_for(schedule), structure)
@@ -328,7 +331,13 @@ def strip(model):
                 model=model.name,
             )
         )
-    return pruning.strip(model)
+    groups = {
+        wrapper.layer.name: kept
+        for wrapper in pruning.wrappers(model)
+        if (kept := pruning.group_keep(wrapper)) is not None
+    }
+    plain = pruning.strip(model)
+    return surgery.shrink(plain, groups) if groups else plain
 
 
 def sparsity(model) -> dict[str, float]:
