@@ -127,21 +127,34 @@ def _flat(value) -> list:
     return [value]
 
 
+def _node_layer(node):
+    # Keras private, both Kerases: a graph node's layer (Keras 3 calls it the operation).
+    return getattr(node, "operation", None) or node.layer
+
+
 def _graph(model) -> tuple[dict[int, list], set[int]]:
-    """`{id(layer): [consumer layers]}` and the ids of the layers whose output is a model output."""
+    """`{id(layer): [consumer layers]}` and the ids of the layers whose output is a model output.
+
+    Walks the model's own nodes back from its outputs (Keras private, both
+    Kerases: `_keras_history`, `_inbound_nodes`, `parent_nodes`), so a layer
+    that also has nodes outside this model (a stripped copy's) is read right.
+    """
     consumers: dict[int, list] = {}
-    for layer in model.layers:
-        try:
-            inputs = _flat(layer.input)
-        except (AttributeError, ValueError, RuntimeError):
-            continue  # a layer used several times (shared) has no single input
-        for tensor in inputs:
-            # Keras private, both Kerases: the (layer, node, index) that made a symbolic tensor.
-            producer = tensor._keras_history[0]
-            if producer is not layer and layer not in consumers.setdefault(id(producer), []):
-                consumers[id(producer)].append(layer)
-    outputs = {id(tensor._keras_history[0]) for tensor in _flat(model.outputs)}
-    return consumers, outputs
+    history = [tensor._keras_history for tensor in _flat(model.outputs)]
+    stack = [entry[0]._inbound_nodes[entry[1]] for entry in history]
+    seen: set[int] = set()
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        layer = _node_layer(node)
+        for parent in node.parent_nodes:
+            users = consumers.setdefault(id(_node_layer(parent)), [])
+            if layer not in users:
+                users.append(layer)
+            stack.append(parent)
+    return consumers, {id(entry[0]) for entry in history}
 
 
 def _keeps_zero(activation) -> bool:
@@ -248,6 +261,8 @@ def channel_groups(model) -> tuple[dict[str, ChannelGroup], dict[str, str]]:
         followers, found = [], []
         try:
             _follow(layer, consumers, outputs, 1, followers, found)
+            if not found:
+                raise _Dense("its output reaches no layer that reads it")
         except _Dense as reason:
             dense[_inner(layer).name] = str(reason)
             continue
