@@ -274,7 +274,7 @@ def channel_groups(model) -> tuple[dict[str, ChannelGroup], dict[str, str]]:
 def _heads(model) -> dict[str, int]:
     mha = keras_for(model).layers.MultiHeadAttention
     return {
-        _inner(layer).name: int(_inner(layer).num_heads)
+        _inner(layer).name: int(_inner(layer).get_config()["num_heads"])
         for layer in model.layers
         if isinstance(_inner(layer), mha)
     }
@@ -390,7 +390,10 @@ def extra_weights(model, layer, kind: str) -> list[tuple]:
         if _kind(follower) == "BatchNormalization":
             extras += [(v, 0) for v in (follower.gamma, follower.beta) if v is not None]
         else:
-            extras.append((follower.depthwise_kernel, len(follower.depthwise_kernel.shape) - 2))
+            # tf_keras names the kernel `depthwise_kernel`, Keras 3 `kernel`.
+            kernel = getattr(follower, "depthwise_kernel", None)
+            kernel = follower.kernel if kernel is None else kernel
+            extras.append((kernel, len(kernel.shape) - 2))
             extras += [] if _bias(follower) is None else [(_bias(follower), 0)]
     return extras
 
