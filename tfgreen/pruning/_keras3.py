@@ -27,6 +27,7 @@ import numpy as np
 from keras import ops
 
 from tfgreen.errors import TfgreenValueError, message
+from tfgreen.pruning import surgery
 from tfgreen.pruning._clone import clone_layers, fresh_copy
 from tfgreen.pruning._kernels import Kernel, find_kernels
 from tfgreen.pruning.schedules import (
@@ -35,7 +36,6 @@ from tfgreen.pruning.schedules import (
     schedule_from_config,
     schedule_to_config,
 )
-from tfgreen.pruning import surgery
 from tfgreen.pruning.structure import group_of, parse_structure, pruned_count
 
 # The callback updates the masks from its per-batch hook.
@@ -98,7 +98,9 @@ class _GroupConstraint:
     def __call__(self, weights):
         if self.inner is not None:
             weights = self.inner(weights)
-        return weights * ops.cast(_broadcast(_keep(self.wrapper), weights, self.axis), weights.dtype)
+        return weights * ops.cast(
+            _broadcast(_keep(self.wrapper), weights, self.axis), weights.dtype
+        )
 
 
 @keras.saving.register_keras_serializable(package="tfgreen", name="PruneLowMagnitude")

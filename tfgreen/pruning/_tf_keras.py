@@ -24,6 +24,7 @@ import tf_keras
 
 from tfgreen.errors import UnsupportedLayerError, message
 from tfgreen.flavor import tfmot
+from tfgreen.pruning import surgery
 from tfgreen.pruning._clone import clone_layers, fresh_copy
 from tfgreen.pruning._kernels import Kernel, find_kernels
 from tfgreen.pruning.schedules import (
@@ -32,7 +33,6 @@ from tfgreen.pruning.schedules import (
     schedule_from_config,
     schedule_to_config,
 )
-from tfgreen.pruning import surgery
 from tfgreen.pruning.structure import group_of, parse_structure
 
 # The masks update inside the training graph: the callback needs no batch hooks.

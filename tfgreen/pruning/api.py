@@ -16,6 +16,7 @@ from tfgreen import _validate
 from tfgreen.distribute import check_strategy, strategy_of
 from tfgreen.errors import TfgreenTypeError, TfgreenValueError, UnsupportedLayerError, message
 from tfgreen.flavor import backend, flavor_of, keras_for
+from tfgreen.pruning import surgery
 from tfgreen.pruning._clone import nested_layers
 from tfgreen.pruning._kernels import find_kernels, zero_fraction
 from tfgreen.pruning.schedules import (
@@ -24,7 +25,6 @@ from tfgreen.pruning.schedules import (
     PruningSchedule,
     check_sparsity,
 )
-from tfgreen.pruning import surgery
 from tfgreen.pruning.structure import group_of, parse_structure
 
 __all__ = ["prune", "strip", "sparsity", "backend_for", "pruned_layers"]

@@ -189,39 +189,42 @@ def _producer_problem(layer) -> str | None:
     return None
 
 
+def _is_follower(kind: str, layer) -> bool:
+    """A layer whose per-channel weights follow its input channels (BatchNorm, DepthwiseConv)."""
+    if kind == "BatchNormalization":
+        return _bn_last(layer)
+    return kind in _DEPTHWISE and layer.depth_multiplier == 1 and _channels_last(layer)
+
+
+def _passes_zero(kind: str, layer, positions: int) -> bool:
+    """Whether a zero channel passes the layer as a zero channel (flat rows: dropout only)."""
+    if kind == "Activation":
+        return _keeps_zero(layer.activation)
+    return kind in _PASS and (positions == 1 or kind in ("Dropout", "Identity"))
+
+
 def _follow(layer, consumers, outputs, positions, followers, found) -> None:
     """Walks every path from `layer`'s output, recording followers and consumers (or raises `_Dense`)."""
     for nxt in consumers.get(id(layer), []):
-        kind, inner = _kind(nxt), _inner(nxt)
+        kind, inner, after = _kind(nxt), _inner(nxt), positions
         if kind in ("Dense", *_CONVS) and getattr(inner, "groups", 1) == 1:
             if kind != "Dense" and (positions != 1 or not _channels_last(inner)):
                 raise _Dense(f"it feeds {kind} '{nxt.name}' in a layout tfgreen can't slice")
             found.append((inner.name, positions))
             continue
-        if positions == 1 and kind == "BatchNormalization" and _bn_last(inner):
-            followers.append(inner.name)
-        elif (
-            positions == 1
-            and kind in _DEPTHWISE
-            and inner.depth_multiplier == 1
-            and _channels_last(inner)
-        ):
+        if positions == 1 and _is_follower(kind, inner):
             followers.append(inner.name)
         elif kind == "Flatten" and positions == 1:
             shape = list(inner.input.shape)[1:-1]
             if None in shape:
                 raise _Dense(f"it feeds Flatten '{nxt.name}' with unknown spatial size")
-            positions = int(np.prod(shape)) if shape else 1
-        elif kind == "Activation" and _keeps_zero(inner.activation):
-            pass
-        elif kind in _PASS and (positions == 1 or kind in ("Dropout", "Identity")):
-            pass
-        else:
+            after = int(np.prod(shape)) if shape else 1
+        elif not _passes_zero(kind, inner, positions):
             join = " (a residual join)" if kind in ("Add", "Concatenate", "Subtract") else ""
             raise _Dense(f"it feeds {kind} '{nxt.name}'{join}, which tfgreen can't slice")
         if id(nxt) in outputs:
             raise _Dense(f"its channels reach the model's output through '{nxt.name}'")
-        _follow(nxt, consumers, outputs, positions, followers, found)
+        _follow(nxt, consumers, outputs, after, followers, found)
 
 
 def _check_model(model) -> None:
@@ -267,7 +270,9 @@ def channel_groups(model) -> tuple[dict[str, ChannelGroup], dict[str, str]]:
             dense[_inner(layer).name] = str(reason)
             continue
         name = _inner(layer).name
-        groups[name] = ChannelGroup(name, int(_inner(layer).kernel.shape[-1]), (*followers,), (*found,))
+        groups[name] = ChannelGroup(
+            name, int(_inner(layer).kernel.shape[-1]), (*followers,), (*found,)
+        )
     return groups, dense
 
 
@@ -460,9 +465,7 @@ def shrink(model, keeps: dict[str, tuple[str, np.ndarray]]):
         for follower in group.followers:
             in_keep[follower] = kept
         for consumer, positions in group.consumers:
-            in_keep[consumer] = (
-                kept if positions == 1 else _flat_rows(kept, positions, group.size)
-            )
+            in_keep[consumer] = kept if positions == 1 else _flat_rows(kept, positions, group.size)
     smaller = keras.models.clone_model(
         model, clone_function=lambda layer: _resized(layer, out_keep, head_keep)
     )
