@@ -229,7 +229,13 @@ def prune(
             `layers=None`, kernels that can't hold the groups stay dense, with
             a warning; tfmot (tf_keras) holds them only in Dense and Conv2D
             layouts, so on tf_keras attention projections and embeddings stay
-            dense. Defaults to `None`.
+            dense. `"channels"` (`"channels:l1"`) masks whole Conv filters and
+            Dense units with the smallest L2 (L1) kernel norms, `sparsity` being
+            the fraction of each layer's channels removed, and `"heads"` whole
+            MultiHeadAttention heads (norms of their query/key/value/output
+            slices); `strip` then cuts them out (`tfgreen.pruning.surgery`).
+            Functional and Sequential models only; the output layer and layers
+            feeding a residual join stay dense (with a warning). Defaults to `None`.
         layers: Top-level layer names to prune, or a predicate
             `layer -> bool`; `None` prunes every layer with a prunable kernel.
             Defaults to `None`.
@@ -306,6 +312,11 @@ def prune(
 
 def strip(model):
     """Returns the plain model of a pruned one: same flavour, ordinary layers, zeros kept.
+
+    A model pruned with `structure="channels"` or `"heads"` comes back
+    physically smaller: the removed filters, units and heads are cut out, and
+    the next layers' inputs (BatchNormalization, DepthwiseConv, a Dense after
+    Flatten) sliced to match; its outputs equal the pruned model's.
 
     Args:
         model: A model returned by `tfgreen.prune` (trained or not).
