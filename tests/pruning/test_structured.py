@@ -117,11 +117,11 @@ def test_heads_tiny_lm(flavor, keras, text_data, tmp_path):
     lm = tiny_gpt(
         flavor, vocab_size=512, seq_len=32, embed_dim=32, num_heads=4, num_layers=1, ff_dim=64
     )
-    pruned = tfgreen.prune(lm, 0.5, structure="heads")
+    pruned = tfgreen.prune(lm, 0.5, schedule="constant", structure="heads")
     pruned.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    x = text_data.train[:256]
+    x = text_data.train[:64]
     y, weights = next_token_targets(x)
-    _fit(pruned, x, y, epochs=2, sample_weight=weights)
+    _fit(pruned, x, y, epochs=1, sample_weight=weights)
     slim = tfgreen.strip(pruned)
     heads = {
         layer.name: layer.get_config()["num_heads"]
@@ -168,4 +168,29 @@ def test_sparsity_that_removes_every_channel(flavor):
 def test_nothing_to_prune(keras):
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, name="out")])
     with pytest.raises(UnsupportedLayerError, match="found no layer whose channels"):
+        tfgreen.prune(model, 0.5, structure="channels")
+
+
+def test_named_layer_that_cannot_lose_channels(flavor):
+    from tfgreen.models import small_mlp
+
+    with pytest.raises(UnsupportedLayerError, match=r"can't prune 'output': its output is the"):
+        tfgreen.prune(small_mlp(flavor, hidden=(8,)), 0.5, structure="channels", layers=["output"])
+
+
+def test_subclassed_model_is_refused(keras):
+    class Net(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.hidden = keras.layers.Dense(8)
+            self.out = keras.layers.Dense(2)
+
+        def call(self, x):
+            return self.out(self.hidden(x))
+
+    model = Net()
+    model(np.zeros((1, 4), "float32"))
+    with pytest.raises(
+        UnsupportedLayerError, match="needs its layer graph.*Functional or Sequential"
+    ):
         tfgreen.prune(model, 0.5, structure="channels")
