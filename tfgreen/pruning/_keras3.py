@@ -27,7 +27,7 @@ import numpy as np
 from keras import ops
 
 from tfgreen.errors import TfgreenValueError, message
-from tfgreen.pruning import surgery
+from tfgreen.pruning import _keras3_groups as groups
 from tfgreen.pruning._clone import clone_layers, fresh_copy
 from tfgreen.pruning._kernels import Kernel, find_kernels
 from tfgreen.pruning.schedules import (
@@ -36,7 +36,7 @@ from tfgreen.pruning.schedules import (
     schedule_from_config,
     schedule_to_config,
 )
-from tfgreen.pruning.structure import group_of, parse_structure, pruned_count
+from tfgreen.pruning.structure import group_of, parse_structure
 
 # The callback updates the masks from its per-batch hook.
 BATCH_HOOKS = True
@@ -77,32 +77,6 @@ class _MaskConstraint:
         return weights * ops.cast(self.mask, weights.dtype)
 
 
-class _Extras:
-    """The `(variable, axis)` pairs masked with a wrapper's groups (biases, BatchNorm, ...).
-
-    A plain object, so Keras does not track the variables a second time.
-    """
-
-    def __init__(self, pairs=()):
-        self.pairs = list(pairs)
-
-
-class _GroupConstraint:
-    """Variable constraint zeroing the removed channels/heads of a bias or follower weight."""
-
-    def __init__(self, wrapper, axis: int, inner=None):
-        self.wrapper = wrapper
-        self.axis = axis
-        self.inner = inner
-
-    def __call__(self, weights):
-        if self.inner is not None:
-            weights = self.inner(weights)
-        return weights * ops.cast(
-            _broadcast(_keep(self.wrapper), weights, self.axis), weights.dtype
-        )
-
-
 @keras.saving.register_keras_serializable(package="tfgreen", name="PruneLowMagnitude")
 class _PruneLowMagnitude(keras.layers.Wrapper):
     """Wraps a Keras 3 layer so each of its prunable kernels is multiplied by a mask.
@@ -130,7 +104,7 @@ class _PruneLowMagnitude(keras.layers.Wrapper):
         self.structure = structure
         self.m_by_n = parse_structure(structure)
         self.group = group_of(structure)
-        self.extras = _Extras()
+        self.extras = groups.Extras()
         self.embeddings = embeddings
         self.armed = False
 
@@ -280,7 +254,7 @@ def prune_model(model, chosen: dict[str, bool], driver: PruningSchedule, structu
             ),
         )
         if group_of(structure) is not None:
-            _link_groups(copy)
+            groups.link(wrappers(copy), copy)
         return copy
     copy = _rebuilt(model, lambda layer: layer.get_weights())
     layers = {layer.name: layer for layer in _graph_layers(copy)}
@@ -351,66 +325,17 @@ def _m_by_n_mask(weights, m: int, n: int, axis: int):
     return ops.moveaxis(ops.reshape(keep, moved_shape), -1, axis)
 
 
-def _group_axes(wrapper: _PruneLowMagnitude) -> list[int]:
-    kind = wrapper.group[0]
-    return [surgery.kernel_axis(kind, k.path, len(k.variable.shape)) for k in wrapper.kernels]
-
-
-def _broadcast(keep, weights, axis: int):
-    """A `(groups,)` 0/1 vector shaped to multiply `weights` along `axis`."""
-    shape = [1] * len(weights.shape)
-    shape[axis] = -1
-    return ops.reshape(keep, shape)
-
-
-def _keep(wrapper: _PruneLowMagnitude):
-    """The wrapper's kept groups as a 0/1 vector, read from its first mask."""
-    axis = _group_axes(wrapper)[0]
-    mask = wrapper.masks[0]
-    return ops.max(mask, axis=[i for i in range(len(mask.shape)) if i != axis])
-
-
-def _update_groups(wrapper: _PruneLowMagnitude, sparsity: float) -> None:
-    """Masks whole channels/heads: those with the smallest kernel-slice norms, across kernels."""
-    axes = _group_axes(wrapper)
-    power = 1 if wrapper.group[1] == "l1" else 2
-    scores = 0.0
-    for kernel, axis in zip(wrapper.kernels, axes, strict=True):
-        values = ops.abs(ops.convert_to_tensor(kernel.variable)) ** power
-        scores = scores + ops.sum(values, axis=[i for i in range(values.ndim) if i != axis])
-    size = int(scores.shape[0])
-    count = min(pruned_count(sparsity, size), size - 1)
-    kept = ops.top_k(scores, size - count, sorted=False)[1]
-    keep = ops.minimum(ops.sum(ops.one_hot(kept, size), axis=0), 1.0)
-    for kernel, mask_variable, axis in zip(wrapper.kernels, wrapper.masks, axes, strict=True):
-        weights = ops.convert_to_tensor(kernel.variable)
-        mask = ops.cast(ops.ones_like(weights) * _broadcast(keep, weights, axis), weights.dtype)
-        mask_variable.assign(mask)
-        kernel.variable.assign(weights * mask)
-    for variable, axis in wrapper.extras.pairs:
-        weights = ops.convert_to_tensor(variable)
-        variable.assign(weights * ops.cast(_broadcast(keep, weights, axis), weights.dtype))
-
-
-def _link_groups(model) -> None:
-    """Gives each group wrapper its extra weights (biases, followers), masked by constraints."""
-    for wrapper in wrappers(model):
-        wrapper.extras = _Extras(surgery.extra_weights(model, wrapper, wrapper.group[0]))
-        for variable, axis in wrapper.extras.pairs:
-            variable.constraint = _GroupConstraint(wrapper, axis, variable.constraint)
-
-
 def group_keep(wrapper: _PruneLowMagnitude) -> tuple[str, np.ndarray] | None:
     """`(kind, kept groups)` of a channels/heads wrapper (bool vector), else `None`."""
     if wrapper.group is None:
         return None
-    return wrapper.group[0], ops.convert_to_numpy(_keep(wrapper)) > 0
+    return wrapper.group[0], ops.convert_to_numpy(groups.keep(wrapper)) > 0
 
 
 def _update_masks(wrapper: _PruneLowMagnitude, sparsity: float) -> None:
     """Recomputes each mask from its kernel's magnitudes and zeroes the pruned weights."""
     if wrapper.group is not None:
-        _update_groups(wrapper, sparsity)
+        groups.update(wrapper, sparsity)
         return
     for kernel, mask_variable in zip(wrapper.kernels, wrapper.masks, strict=True):
         weights = ops.convert_to_tensor(kernel.variable)
@@ -444,7 +369,7 @@ def target_of(wrapper: _PruneLowMagnitude) -> float:
     if wrapper.m_by_n is not None:
         return wrapper.m_by_n[0] / wrapper.m_by_n[1]
     if wrapper.group is not None:  # whole groups: the fraction the group count allows
-        size = int(_keep(wrapper).shape[0])
+        size = int(groups.keep(wrapper).shape[0])
         return math.floor(wrapper.schedule.final_sparsity * size) / size
     return wrapper.schedule.final_sparsity
 

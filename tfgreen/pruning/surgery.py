@@ -291,7 +291,8 @@ def select(model, kind: str, layers, sparsity: float) -> dict[str, bool]:
     Args:
         model: The model to prune.
         kind: `"channels"` or `"heads"`.
-        layers: `None` (every layer that can be pruned so) or a list of names.
+        layers: `None` (every layer that can be pruned so), a list of names, or a
+            predicate `layer -> bool`.
         sparsity: The final fraction of channels/heads removed per layer.
 
     Returns:
@@ -312,7 +313,10 @@ def select(model, kind: str, layers, sparsity: float) -> dict[str, bool]:
     else:
         groups, dense = channel_groups(model)
         sizes = {name: group.size for name, group in groups.items()}
-    names = list(sizes) if layers is None else [layers] if isinstance(layers, str) else layers
+    if layers is None or callable(layers):
+        names = [n.name for n in model.layers if n.name in sizes and (layers is None or layers(n))]
+    else:
+        names = [layers] if isinstance(layers, str) else list(layers)
     unknown = [name for name in names if name not in sizes]
     if unknown:
         reasons = "; ".join(f"'{n}': {dense.get(n, 'not a prunable layer')}" for n in unknown)
