@@ -194,3 +194,21 @@ def test_subclassed_model_is_refused(keras):
         UnsupportedLayerError, match="needs its layer graph.*Functional or Sequential"
     ):
         tfgreen.prune(model, 0.5, structure="channels")
+
+
+@pytest.mark.parametrize(("structure", "kept"), [("channels", [1, 2]), ("channels:l1", [0, 2])])
+def test_norm_chooses_the_channels(keras, structure, kept):
+    # Columns: L2 2.0 / L1 4.0, L2 2.5 / L1 2.5, large, tiny: L2 and L1 drop different ones.
+    kernel = np.array(
+        [[1.0, 2.5, 3.0, 0.1], [1.0, 0.0, 3.0, 0.1], [1.0, 0.0, 3.0, 0.1], [1.0, 0.0, 3.0, 0.1]]
+    )
+    model = keras.Sequential(
+        [keras.Input((4,)), keras.layers.Dense(4, name="hidden"), keras.layers.Dense(2, name="out")]
+    )
+    model.get_layer("hidden").set_weights([kernel, np.zeros(4)])
+    pruned = tfgreen.prune(model, 0.5, schedule="constant", structure=structure)
+    pruned.compile(keras.optimizers.SGD(learning_rate=0.0), "mse")
+    _fit(pruned, np.zeros((8, 4)), np.zeros((8, 2)), epochs=1)
+    np.testing.assert_allclose(
+        tfgreen.strip(pruned).get_layer("hidden").get_weights()[0], kernel[:, kept]
+    )
