@@ -212,3 +212,20 @@ def test_norm_chooses_the_channels(keras, structure, kept):
     np.testing.assert_allclose(
         tfgreen.strip(pruned).get_layer("hidden").get_weights()[0], kernel[:, kept]
     )
+
+
+def test_keras3_reloaded_channels_model_strips_but_does_not_train(digits, tmp_path, compiled):
+    from tfgreen.models import small_cnn
+
+    (x_train, y_train), (x_test, _) = digits
+    pruned = compiled(tfgreen.prune(small_cnn("keras3"), 0.5, "constant", "channels", ["conv1"]))
+    _fit(pruned, x_train[:64], y_train[:64], epochs=1)
+    pruned.save(tmp_path / "pruned.keras")
+    loaded = compiled(tfgreen.load_model(tmp_path / "pruned.keras"))
+    slim = tfgreen.strip(loaded)
+    assert slim.get_layer("conv1").filters == 8
+    np.testing.assert_allclose(
+        slim.predict(x_test, verbose=0), pruned.predict(x_test, verbose=0), atol=1e-5
+    )
+    with pytest.raises(ValueError, match="was loaded from a file.*prune the stripped model again"):
+        _fit(loaded, x_train[:64], y_train[:64], epochs=1)

@@ -387,6 +387,7 @@ def schedule_of(wrapper: _PruneLowMagnitude) -> PruningSchedule:
 def begin(driver: PruningSchedule, plan: Plan, layers: list, first_step: int) -> None:
     """Lets the wrappers train (without it their first training step raises)."""
     for layer in layers:
+        groups.check_linked(layer)
         layer.armed = True
 
 

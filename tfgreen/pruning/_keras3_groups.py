@@ -16,20 +16,24 @@ from typing import Any
 
 from keras import ops
 
+from tfgreen.errors import TfgreenValueError, message
 from tfgreen.pruning import surgery
 from tfgreen.pruning.structure import pruned_count
 
-__all__ = ["Extras", "keep", "update", "link"]
+__all__ = ["Extras", "keep", "update", "link", "check_linked"]
 
 
 class Extras:
     """The `(variable, axis)` pairs masked with a wrapper's groups (biases, BatchNorm, ...).
 
     A plain object, so Keras does not track the variables a second time.
+    `linked` is False for a wrapper loaded from a file (`link` runs only in
+    `tfgreen.prune`), which then can't train on: see `check_linked`.
     """
 
-    def __init__(self, pairs=()):
+    def __init__(self, pairs=(), linked: bool = False):
         self.pairs = list(pairs)
+        self.linked = linked
 
 
 class _GroupConstraint:
@@ -90,6 +94,22 @@ def update(wrapper: Any, sparsity: float) -> None:
 def link(wrapped: list, model) -> None:
     """Gives each group wrapper its extra weights (biases, followers), masked by constraints."""
     for wrapper in wrapped:
-        wrapper.extras = Extras(surgery.extra_weights(model, wrapper, wrapper.group[0]))
+        wrapper.extras = Extras(surgery.extra_weights(model, wrapper, wrapper.group[0]), True)
         for variable, axis in wrapper.extras.pairs:
             variable.constraint = _GroupConstraint(wrapper, axis, variable.constraint)
+
+
+def check_linked(wrapper) -> None:
+    """Refuses to train a group wrapper loaded from a file (its biases would not follow its masks)."""
+    if wrapper.group is not None and not wrapper.extras.linked:
+        raise TfgreenValueError(
+            message(
+                f"The '{wrapper.group[0]}'-pruned layer '{wrapper.layer.name}' was loaded from a "
+                "file, which does not keep the links between its masks and its bias and "
+                "BatchNormalization weights, so training it further would break strip",
+                "a model returned by tfgreen.prune in this process",
+                "tfgreen.strip the loaded model (its outputs are kept) and prune the stripped "
+                "model again to continue",
+                layer=wrapper.layer.name,
+            )
+        )
