@@ -102,7 +102,7 @@ class _PruneLowMagnitude(keras.layers.Wrapper):
         super().__init__(layer, **kwargs)
         self.schedule = schedule_from_config(schedule)
         self.structure = structure
-        self.m_by_n = parse_structure(structure)
+        self.m_by_n = parse_structure(structure, groups=True)
         self.group = group_of(structure)
         self.extras = groups.Extras()
         self.embeddings = embeddings

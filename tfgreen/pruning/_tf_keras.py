@@ -186,7 +186,7 @@ def prune_model(model, chosen: dict[str, bool], driver: _DrivenSchedule, structu
     only when asked to.
     """
     adapter = _adapter()
-    m_by_n = parse_structure(structure)
+    m_by_n = parse_structure(structure, groups=True)
     copy = clone_layers(
         model,
         lambda layer: (

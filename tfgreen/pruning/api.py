@@ -271,7 +271,7 @@ def prune(
     check_strategy(model, strategy_of())  # tfgreen.distribute: refuse what tf.distribute can't run
     sparsity = check_sparsity(sparsity)
     schedule = _make_schedule(schedule, sparsity)
-    m_by_n = parse_structure(structure)
+    m_by_n = parse_structure(structure, groups=True)
     _validate.boolean(
         "for_xnnpack",
         for_xnnpack,

@@ -55,23 +55,39 @@ def group_of(structure: str | None) -> tuple[str, str] | None:
     return (match.group(1), match.group(2) or "l2") if match else None
 
 
-def parse_structure(structure: str | None) -> tuple[int, int] | None:
+def parse_structure(structure: str | None, groups: bool = False) -> tuple[int, int] | None:
     """Parses `"m:n"` (m zeros in every n consecutive input-channel weights).
 
     Args:
         structure: `None` for unstructured pruning, a string such as `"2:4"`,
-            or a group structure (`"channels"`, `"heads"`), which has no m:n.
+            or a group structure (`"channels"`, `"heads"`).
+        groups: Whether the caller handles group structures (the gradual,
+            `fit()`-driven pruning does; one-shot pruning does not): then a
+            group structure gives `None`, else it is refused. Defaults to `False`.
 
     Returns:
-        `None` (unstructured or a group structure) or the tuple `(m, n)` with
-        `1 <= m < n`.
+        `None` (unstructured, or a group structure the caller handles) or the
+        tuple `(m, n)` with `1 <= m < n`.
 
     Example:
-    >>> parse_structure("2:4"), parse_structure("channels")
+    >>> parse_structure("2:4"), parse_structure("channels", groups=True)
     ((2, 4), None)
     """
-    if structure is None or group_of(structure) is not None:
+    if structure is None:
         return None
+    if group_of(structure) is not None:
+        if groups:
+            return None
+        raise TfgreenValueError(
+            message(
+                f"structure={structure!r} removes whole channels or heads during fit(), which "
+                "this kind of pruning does not do",
+                "structure=None or an 'm:n' pattern here",
+                "Use the gradual pruning (method=None, fit() with tfgreen.callbacks.Pruning) for "
+                "'channels'/'heads', or pass structure='2:4' or None",
+                structure=structure,
+            )
+        )
     match = _PATTERN.match(structure) if isinstance(structure, str) else None
     m, n = (int(match.group(1)), int(match.group(2))) if match else (0, 0)
     if not match or not 1 <= m < n:
