@@ -96,6 +96,23 @@ def test_adapter_functions_on_a_built_wrapper(built_wrapper):
 
 
 @pytest.mark.parametrize(
+    "path",
+    [
+        "_step_fn",
+        "_pruning_vars",
+        "_pruning_schedule",
+        "_block_size",
+        "_block_pooling_type",
+        "_maybe_update_block_mask",
+        "_weight_assign_objs",
+    ],
+)
+def test_pruning_object_internals_for_group_pruning(built_wrapper, path):
+    # `group_pruning` rebuilds tfmot's Pruning object from these and overrides the last two.
+    assert hasattr(built_wrapper.pruning_obj, path), _moved(f"pruning_impl.Pruning.{path}")
+
+
+@pytest.mark.parametrize(
     "name, symbols",
     [
         ("registry", ["Default8BitQuantizeRegistry"]),

@@ -33,12 +33,15 @@ __all__ = [
     "apply_masks",
     "m_by_n",
     "schedule",
+    "group_pruning",
+    "group_of",
     "QAT_MODULES",
     "qat_module",
 ]
 
 PINNED_VERSION = "0.8.1"
 WRAPPER_MODULE = "tensorflow_model_optimization.python.core.sparsity.keras.pruning_wrapper"
+IMPL_MODULE = "tensorflow_model_optimization.python.core.sparsity.keras.pruning_impl"
 
 QAT_MODULES = {
     "registry": "tensorflow_model_optimization.python.core.quantization.keras.default_8bit"
@@ -51,6 +54,31 @@ QAT_MODULES = {
 
 tfmot()  # imports tfmot without flipping the user's Keras, before the private module
 _WRAPPER = importlib.import_module(WRAPPER_MODULE).PruneLowMagnitude
+_PRUNING = importlib.import_module(IMPL_MODULE).Pruning
+
+
+class _GroupPruning(_PRUNING):
+    """tfmot's pruning object, with masks chosen per group (channel, head) and extra weights.
+
+    `masks_for(weight, sparsity)` returns a weight's new 0/1 mask (tfmot asks
+    per weight, inside the training graph); `extras()` returns `(variable,
+    keep)` pairs that are multiplied by `keep` wherever tfmot applies the
+    masks (biases and BatchNormalization weights of the removed channels).
+    """
+
+    def __init__(self, group, masks_for, extras, **kwargs):
+        super().__init__(**kwargs)
+        self.group = group
+        self._masks_for = masks_for
+        self._extras = extras
+
+    def _maybe_update_block_mask(self, weights):
+        sparsity = self._pruning_schedule(self._step_fn())[1]
+        return tf.constant(0.0, weights.dtype), self._masks_for(weights, sparsity)
+
+    def _weight_assign_objs(self):
+        extra = [variable.assign(variable * keep) for variable, keep in self._extras()]
+        return super()._weight_assign_objs() + extra
 
 
 def _build_attention(layer) -> None:
@@ -137,6 +165,26 @@ def m_by_n(wrapper) -> tuple[int, int] | None:
 def schedule(wrapper):
     """The pruning schedule object the wrapper was built with."""
     return wrapper.pruning_schedule
+
+
+def group_pruning(wrapper, group: tuple[str, str], masks_for, extras) -> None:
+    """Makes a built wrapper mask whole groups (`_GroupPruning`), on its own variables."""
+    old = wrapper.pruning_obj
+    wrapper.pruning_obj = _GroupPruning(
+        group,
+        masks_for,
+        extras,
+        training_step_fn=old._step_fn,
+        pruning_vars=old._pruning_vars,
+        pruning_schedule=old._pruning_schedule,
+        block_size=old._block_size,
+        block_pooling_type=old._block_pooling_type,
+    )
+
+
+def group_of(wrapper) -> tuple[str, str] | None:
+    """The `(kind, norm)` a wrapper prunes whole groups by, or `None`."""
+    return getattr(wrapper.pruning_obj, "group", None)
 
 
 def qat_module(name: str):

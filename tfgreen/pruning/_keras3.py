@@ -27,6 +27,7 @@ import numpy as np
 from keras import ops
 
 from tfgreen.errors import TfgreenValueError, message
+from tfgreen.pruning import _keras3_groups as groups
 from tfgreen.pruning._clone import clone_layers, fresh_copy
 from tfgreen.pruning._kernels import Kernel, find_kernels
 from tfgreen.pruning.schedules import (
@@ -35,7 +36,7 @@ from tfgreen.pruning.schedules import (
     schedule_from_config,
     schedule_to_config,
 )
-from tfgreen.pruning.structure import parse_structure
+from tfgreen.pruning.structure import group_of, parse_structure
 
 # The callback updates the masks from its per-batch hook.
 BATCH_HOOKS = True
@@ -59,6 +60,7 @@ __all__ = [
     "end",
     "strip",
     "load_scope",
+    "group_keep",
 ]
 
 
@@ -100,7 +102,9 @@ class _PruneLowMagnitude(keras.layers.Wrapper):
         super().__init__(layer, **kwargs)
         self.schedule = schedule_from_config(schedule)
         self.structure = structure
-        self.m_by_n = parse_structure(structure)
+        self.m_by_n = parse_structure(structure, groups=True)
+        self.group = group_of(structure)
+        self.extras = groups.Extras()
         self.embeddings = embeddings
         self.armed = False
 
@@ -241,7 +245,7 @@ def prune_model(model, chosen: dict[str, bool], driver: PruningSchedule, structu
         The pruned copy (`model` is not changed).
     """
     if not _rebuilds_itself(model):
-        return clone_layers(
+        copy = clone_layers(
             model,
             lambda layer: (
                 _wrap(layer, driver, structure, chosen[layer.name])
@@ -249,6 +253,9 @@ def prune_model(model, chosen: dict[str, bool], driver: PruningSchedule, structu
                 else None
             ),
         )
+        if group_of(structure) is not None:
+            groups.link(wrappers(copy), copy)
+        return copy
     copy = _rebuilt(model, lambda layer: layer.get_weights())
     layers = {layer.name: layer for layer in _graph_layers(copy)}
     attached = []
@@ -318,8 +325,18 @@ def _m_by_n_mask(weights, m: int, n: int, axis: int):
     return ops.moveaxis(ops.reshape(keep, moved_shape), -1, axis)
 
 
+def group_keep(wrapper: _PruneLowMagnitude) -> tuple[str, np.ndarray] | None:
+    """`(kind, kept groups)` of a channels/heads wrapper (bool vector), else `None`."""
+    if wrapper.group is None:
+        return None
+    return wrapper.group[0], ops.convert_to_numpy(groups.keep(wrapper)) > 0
+
+
 def _update_masks(wrapper: _PruneLowMagnitude, sparsity: float) -> None:
     """Recomputes each mask from its kernel's magnitudes and zeroes the pruned weights."""
+    if wrapper.group is not None:
+        groups.update(wrapper, sparsity)
+        return
     for kernel, mask_variable in zip(wrapper.kernels, wrapper.masks, strict=True):
         weights = ops.convert_to_tensor(kernel.variable)
         if wrapper.m_by_n is not None:
@@ -351,6 +368,9 @@ def target_of(wrapper: _PruneLowMagnitude) -> float:
     """The sparsity the wrapper should end at (m/n for structured pruning)."""
     if wrapper.m_by_n is not None:
         return wrapper.m_by_n[0] / wrapper.m_by_n[1]
+    if wrapper.group is not None:  # whole groups: the fraction the group count allows
+        size = int(groups.keep(wrapper).shape[0])
+        return math.floor(wrapper.schedule.final_sparsity * size) / size
     return wrapper.schedule.final_sparsity
 
 
@@ -367,6 +387,7 @@ def schedule_of(wrapper: _PruneLowMagnitude) -> PruningSchedule:
 def begin(driver: PruningSchedule, plan: Plan, layers: list, first_step: int) -> None:
     """Lets the wrappers train (without it their first training step raises)."""
     for layer in layers:
+        groups.check_linked(layer)
         layer.armed = True
 
 

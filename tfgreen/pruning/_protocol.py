@@ -87,5 +87,8 @@ class PruningBackend(Protocol):
     def strip(self, model) -> Any:
         """The plain model of a pruned one, kernels masked."""
 
+    def group_keep(self, wrapper) -> tuple[str, np.ndarray] | None:
+        """`(kind, kept groups as a bool vector)` of a `"channels"`/`"heads"` wrapper, else `None`."""
+
     def load_scope(self, path: str | Path) -> contextlib.AbstractContextManager:
         """A context in which the Keras of this backend can load the pruned model at `path`."""

@@ -24,6 +24,7 @@ import tf_keras
 
 from tfgreen.errors import UnsupportedLayerError, message
 from tfgreen.flavor import tfmot
+from tfgreen.pruning import surgery
 from tfgreen.pruning._clone import clone_layers, fresh_copy
 from tfgreen.pruning._kernels import Kernel, find_kernels
 from tfgreen.pruning.schedules import (
@@ -32,7 +33,7 @@ from tfgreen.pruning.schedules import (
     schedule_from_config,
     schedule_to_config,
 )
-from tfgreen.pruning.structure import parse_structure
+from tfgreen.pruning.structure import group_of, parse_structure
 
 # The masks update inside the training graph: the callback needs no batch hooks.
 BATCH_HOOKS = False
@@ -56,6 +57,7 @@ __all__ = [
     "end",
     "strip",
     "load_scope",
+    "group_keep",
 ]
 
 
@@ -184,8 +186,8 @@ def prune_model(model, chosen: dict[str, bool], driver: _DrivenSchedule, structu
     only when asked to.
     """
     adapter = _adapter()
-    m_by_n = parse_structure(structure)
-    return clone_layers(
+    m_by_n = parse_structure(structure, groups=True)
+    copy = clone_layers(
         model,
         lambda layer: (
             adapter.PruneLowMagnitude(
@@ -195,6 +197,66 @@ def prune_model(model, chosen: dict[str, bool], driver: _DrivenSchedule, structu
             else None
         ),
     )
+    group = group_of(structure)
+    if group is not None:
+        for wrapper in wrappers(copy):
+            _prune_groups(copy, wrapper, group)
+    return copy
+
+
+def _broadcast(keep, rank: int, axis: int):
+    shape = [1] * rank
+    shape[axis] = -1
+    return tf.reshape(keep, shape)
+
+
+def _other_axes(rank: int, axis: int) -> list[int]:
+    return [i for i in range(rank) if i != axis]
+
+
+def _prune_groups(model, wrapper, group: tuple[str, str]) -> None:
+    """Makes a tfmot wrapper mask whole channels/heads (scored by kernel-slice norms) in-graph."""
+    kind, norm = group
+    kernels = [
+        (weight, surgery.kernel_axis(kind, path, weight.shape.rank))
+        for path, weight, _ in _pairs(wrapper)
+    ]
+    axis_of = {id(weight): axis for weight, axis in kernels}
+    power = 1.0 if norm == "l1" else 2.0
+    extras = surgery.extra_weights(model, wrapper, kind)
+    first_mask = _adapter().pruning_vars(wrapper)[0][1]
+
+    def masks_for(weight, sparsity):
+        scores = tf.add_n(
+            [
+                tf.reduce_sum(tf.abs(w) ** power, axis=_other_axes(w.shape.rank, a))
+                for w, a in kernels
+            ]
+        )
+        size = int(scores.shape[0])
+        count = tf.minimum(tf.cast(tf.floor(sparsity * size + 0.5), tf.int32), size - 1)
+        kept = tf.math.top_k(scores, size - count).indices
+        keep = tf.minimum(tf.reduce_sum(tf.one_hot(kept, size, dtype=weight.dtype), axis=0), 1)
+        return tf.ones_like(weight) * _broadcast(keep, weight.shape.rank, axis_of[id(weight)])
+
+    def keep_extras():
+        keep = tf.reduce_max(first_mask, axis=_other_axes(first_mask.shape.rank, kernels[0][1]))
+        return [
+            (variable, tf.cast(_broadcast(keep, variable.shape.rank, axis), variable.dtype))
+            for variable, axis in extras
+        ]
+
+    _adapter().group_pruning(wrapper, group, masks_for, keep_extras)
+
+
+def group_keep(wrapper) -> tuple[str, np.ndarray] | None:
+    """`(kind, kept groups)` of a channels/heads wrapper (bool vector), else `None`."""
+    group = _adapter().group_of(wrapper)
+    if group is None:
+        return None
+    path, weight, mask = _pairs(wrapper)[0]
+    axis = surgery.kernel_axis(group[0], path, weight.shape.rank)
+    return group[0], surgery.keep_vector(mask.numpy(), axis)
 
 
 def wrappers(model) -> list:
@@ -237,7 +299,13 @@ def structure_of(wrapper) -> tuple[int, int] | None:
 def target_of(wrapper) -> float:
     """The sparsity the wrapper should end at (m/n for structured pruning)."""
     m_by_n = structure_of(wrapper)
-    return m_by_n[0] / m_by_n[1] if m_by_n else schedule_of(wrapper).final_sparsity
+    if m_by_n:
+        return m_by_n[0] / m_by_n[1]
+    kept = group_keep(wrapper)
+    if kept is not None:  # whole groups: the fraction the group count allows
+        size = len(kept[1])
+        return int(schedule_of(wrapper).final_sparsity * size) / size
+    return schedule_of(wrapper).final_sparsity
 
 
 def driver_of(wrapper) -> _DrivenSchedule:

@@ -16,7 +16,7 @@ from tfgreen import _validate
 from tfgreen.distribute import check_strategy, strategy_of
 from tfgreen.errors import TfgreenTypeError, TfgreenValueError, UnsupportedLayerError, message
 from tfgreen.flavor import backend, flavor_of, keras_for
-from tfgreen.pruning import oneshot
+from tfgreen.pruning import oneshot, surgery
 from tfgreen.pruning._clone import nested_layers
 from tfgreen.pruning._kernels import find_kernels, zero_fraction
 from tfgreen.pruning.schedules import (
@@ -25,7 +25,7 @@ from tfgreen.pruning.schedules import (
     PruningSchedule,
     check_sparsity,
 )
-from tfgreen.pruning.structure import parse_structure
+from tfgreen.pruning.structure import group_of, parse_structure
 
 __all__ = ["prune", "strip", "sparsity", "backend_for", "pruned_layers"]
 
@@ -243,7 +243,13 @@ def prune(
             `layers=None`, kernels that can't hold the groups stay dense, with
             a warning; tfmot (tf_keras) holds them only in Dense and Conv2D
             layouts, so on tf_keras attention projections and embeddings stay
-            dense. Defaults to `None`.
+            dense. `"channels"` (`"channels:l1"`) masks whole Conv filters and
+            Dense units with the smallest L2 (L1) kernel norms, `sparsity` being
+            the fraction of each layer's channels removed, and `"heads"` whole
+            MultiHeadAttention heads (norms of their query/key/value/output
+            slices); `strip` then cuts them out (`tfgreen.pruning.surgery`).
+            Functional and Sequential models only; the output layer and layers
+            feeding a residual join stay dense (with a warning). Defaults to `None`.
         layers: Top-level layer names to prune, or a predicate
             `layer -> bool`; `None` prunes every layer with a prunable kernel.
             Defaults to `None`.
@@ -311,7 +317,7 @@ def prune(
     check_strategy(model, strategy_of())  # tfgreen.distribute: refuse what tf.distribute can't run
     sparsity = check_sparsity(sparsity)
     schedule = _make_schedule("polynomial" if schedule is None else schedule, sparsity)
-    m_by_n = parse_structure(structure)
+    m_by_n = parse_structure(structure, groups=True)
     _validate.boolean(
         "for_xnnpack",
         for_xnnpack,
@@ -320,7 +326,7 @@ def prune(
     _validate.boolean(
         "embeddings", embeddings, fix="Pass embeddings=True to prune embedding tables"
     )
-    if for_xnnpack and (layers is not None or m_by_n is not None or embeddings):
+    if for_xnnpack and (layers is not None or structure is not None or embeddings):
         raise TfgreenValueError(
             message(
                 "`for_xnnpack=True` chooses the layers itself (tfmot's policy), so it takes no "
@@ -343,6 +349,8 @@ def prune(
         )
     if for_xnnpack:
         chosen = dict.fromkeys(pruning.xnnpack_layers(model), False)
+    elif group_of(structure) is not None:  # whole channels/heads: tfgreen.pruning.surgery
+        chosen = surgery.select(model, group_of(structure)[0], layers, schedule.final_sparsity)
     else:
         chosen = _select(model, pruning, layers, m_by_n, embeddings)
     return pruning.prune_model(model, chosen, pruning.driver_for(schedule), structure)
@@ -350,6 +358,11 @@ def prune(
 
 def strip(model):
     """Returns the plain model of a pruned one: same flavour, ordinary layers, zeros kept.
+
+    A model pruned with `structure="channels"` or `"heads"` comes back
+    physically smaller: the removed filters, units and heads are cut out, and
+    the next layers' inputs (BatchNormalization, DepthwiseConv, a Dense after
+    Flatten) sliced to match; its outputs equal the pruned model's.
 
     Args:
         model: A model returned by `tfgreen.prune` (trained or not).
@@ -375,7 +388,13 @@ def strip(model):
                 model=model.name,
             )
         )
-    return pruning.strip(model)
+    groups = {
+        wrapper.layer.name: kept
+        for wrapper in pruning.wrappers(model)
+        if (kept := pruning.group_keep(wrapper)) is not None
+    }
+    plain = pruning.strip(model)
+    return surgery.shrink(plain, groups) if groups else plain
 
 
 def sparsity(model) -> dict[str, float]:
