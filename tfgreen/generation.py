@@ -1,0 +1,288 @@
+"""`tfgreen.generate`: greedy decoding with LiteRT on a file exported with `generate=True`.
+
+The file's `prefill` signature runs the prompt (padded to the cache length)
+once and returns the KV cache; each further token is one `decode` call
+(`token`, its `index`, the `cache`) returning the next token's logits and
+the updated cache (see `tfgreen.export.generation`). Decoding is greedy:
+the next token is the argmax of the logits.
+
+A file that does not match a tfgreen manifest beside it runs in a child
+process (`tfgreen.tflite.isolated.IsolatedRunner`): a hostile file that
+crashes LiteRT raises `TfliteFileError` instead of killing the caller. A
+file whose sha256 matches its manifest runs in this process. This module
+imports only numpy (and LiteRT when it runs), so the child needs no
+TensorFlow.
+
+Example:
+```python
+report = tfgreen.export_tflite(lm, "out/lm.tflite", target="cpu", generate=True)
+ids = tfgreen.generate("out/lm.tflite", data.tokenizer.encode("The if"), max_new_tokens=16)
+data.tokenizer.decode(ids)
+```
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from tfgreen._validate import positive_int
+from tfgreen.errors import TfgreenTypeError, TfgreenValueError, TfliteFileError, message
+
+__all__ = ["CALL", "PREFILL", "DECODE", "signatures", "greedy", "generate"]
+
+CALL, PREFILL, DECODE = "call", "prefill", "decode"
+
+
+def signatures(data: bytes) -> dict[str, dict]:
+    """The signatures of `.tflite` bytes, read from the flatbuffer without running it.
+
+    Args:
+        data: The file's bytes.
+
+    Returns:
+        `{key: {"subgraph", "inputs", "outputs"}}` sorted by key; `inputs` and
+        `outputs` map tensor names to `{"shape", "dtype"}`. Empty for a file
+        without signatures.
+
+    Raises:
+        TfliteFileError: The bytes are not a TFLite flatbuffer, or are corrupted.
+    """
+    from ai_edge_litert import schema_py_generated as schema
+
+    if len(data) < 8 or data[4:8] != b"TFL3":
+        raise TfliteFileError(
+            message(
+                "The file is not a TFLite flatbuffer (no TFL3 identifier)",
+                "a .tflite file written by tfgreen.export_tflite",
+                "Check the path, or re-export the model",
+                size_bytes=len(data),
+            )
+        )
+    types = {v: k.lower() for k, v in vars(schema.TensorType).items() if not k.startswith("_")}
+    try:
+        model = schema.Model.GetRootAs(data, 0)
+        found = {}
+        for s in range(model.SignatureDefsLength()):
+            sig = model.SignatureDefs(s)
+            graph = model.Subgraphs(sig.SubgraphIndex())
+
+            def tensors(count, get, graph=graph):
+                out = {}
+                for i in range(count):
+                    entry = get(i)
+                    tensor = graph.Tensors(entry.TensorIndex())
+                    out[entry.Name().decode()] = {
+                        "shape": [int(d) for d in tensor.ShapeAsNumpy()]
+                        if tensor.ShapeLength()
+                        else [],
+                        "dtype": types.get(tensor.Type(), str(tensor.Type())),
+                    }
+                return out
+
+            found[sig.SignatureKey().decode()] = {
+                "subgraph": int(sig.SubgraphIndex()),
+                "inputs": tensors(sig.InputsLength(), sig.Inputs),
+                "outputs": tensors(sig.OutputsLength(), sig.Outputs),
+            }
+    except Exception as error:  # a corrupted flatbuffer can fail anywhere in the parser
+        raise TfliteFileError(
+            message(
+                "The .tflite file's signatures could not be read: it is corrupted or truncated",
+                "a complete TFLite flatbuffer",
+                "Re-export the model or copy the file again",
+                error=f"{type(error).__name__}: {error}"[:200],
+            )
+        ) from error
+    return dict(sorted(found.items()))
+
+
+def _layout(data: bytes) -> tuple[int, int]:
+    """`(max_length, vocab_size)` of a generation file; a clear error for any other file."""
+    found = signatures(data)
+    try:
+        window = found[PREFILL]["inputs"]["token_ids"]["shape"]
+        vocab = found[DECODE]["outputs"]["logits"]["shape"]
+        ok = set(found[DECODE]["inputs"]) == {"token", "index", "cache"}
+        ok = ok and len(window) == 2 and len(vocab) == 2 and "cache" in found[PREFILL]["outputs"]
+    except KeyError:
+        ok = False
+    if not ok:
+        raise TfgreenValueError(
+            message(
+                "The .tflite file has no prefill/decode signatures with a KV cache",
+                "a file written by tfgreen.export_tflite(..., generate=True)",
+                "Export the language model again with generate=True",
+                signatures=sorted(found) or None,
+            )
+        )
+    return int(window[1]), int(vocab[1])
+
+
+def greedy(
+    interpreter,
+    prompt: np.ndarray,
+    max_new_tokens: int,
+    stop_token_id: int | None = None,
+    forced: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Greedy decoding on a LiteRT interpreter of a generation file (arguments checked).
+
+    Args:
+        interpreter: An `ai_edge_litert` `Interpreter` of the file.
+        prompt: int32 token ids `[n]`, `1 <= n <= max_length`.
+        max_new_tokens: Tokens to generate.
+        stop_token_id: Stop after generating this id. Defaults to `None`.
+        forced: Teacher forcing: these ids are fed instead of the argmax
+            (each one goes through `decode`); for checks. Defaults to `None`.
+
+    Returns:
+        `(tokens, logits)`: the generated ids (int32) and the logits each
+        was chosen from (the prompt's last position, then every decode step;
+        with `forced`, one more row: the logits after the last forced id).
+    """
+    prefill = interpreter.get_signature_runner(PREFILL)
+    decode = interpreter.get_signature_runner(DECODE)
+    length = int(prefill.get_input_details()["token_ids"]["shape"][1])
+    window = np.zeros((1, length), dtype="int32")
+    window[0, : len(prompt)] = prompt
+    out = prefill(token_ids=window)
+    cache, rows, tokens = out["cache"], [out["logits"][0, len(prompt) - 1]], []
+    for step in range(max_new_tokens):
+        token = int(forced[step]) if forced is not None else int(np.argmax(rows[-1]))
+        tokens.append(token)
+        last = step == max_new_tokens - 1 and forced is None
+        if last or (stop_token_id is not None and token == stop_token_id):
+            break
+        out = decode(
+            token=np.array([[token]], dtype="int32"),
+            index=np.array(len(prompt) + step, dtype="int32"),
+            cache=cache,
+        )
+        cache = out["cache"]
+        rows.append(out["logits"][0])
+    return np.asarray(tokens, dtype="int32"), np.stack(rows).astype("float32")
+
+
+def _check_prompt(prompt_ids, max_new_tokens, max_length: int, vocab: int) -> np.ndarray:
+    ids = np.asarray(prompt_ids)
+    if ids.ndim == 2 and ids.shape[0] == 1:
+        ids = ids[0]
+    if ids.dtype == bool or not np.issubdtype(ids.dtype, np.integer) or ids.ndim != 1:
+        raise TfgreenTypeError(
+            message(
+                "`prompt_ids` must be a 1-D sequence of integer token ids",
+                "int ids of shape [n] (or [1, n])",
+                "Pass for example tokenizer.encode('The if statement')",
+                shape=ids.shape,
+                dtype=str(ids.dtype),
+            )
+        )
+    if not len(ids) or len(ids) > max_length:
+        raise TfgreenValueError(
+            message(
+                "`prompt_ids` does not fit the file's KV cache",
+                f"1 to {max_length} token ids (the cache length)",
+                "Shorten the prompt, or export with a longer max_length",
+                prompt_length=len(ids),
+                max_length=max_length,
+            )
+        )
+    if len(ids) + max_new_tokens - 1 > max_length:
+        raise TfgreenValueError(
+            message(
+                "The prompt plus the new tokens do not fit the file's KV cache",
+                f"len(prompt_ids) + max_new_tokens - 1 <= {max_length}",
+                f"Ask for at most max_new_tokens={max_length - len(ids) + 1}, or shorten the prompt",
+                prompt_length=len(ids),
+                max_new_tokens=max_new_tokens,
+                max_length=max_length,
+            )
+        )
+    bad = np.flatnonzero((ids < 0) | (ids >= vocab))
+    if len(bad):
+        raise TfgreenValueError(
+            message(
+                f"Token id out of the vocabulary at prompt position {int(bad[0])}",
+                f"ids in [0, {vocab})",
+                "Encode the text with the tokenizer the model was trained with",
+                token_id=int(ids[bad[0]]),
+            )
+        )
+    return ids.astype("int32")
+
+
+def _read(tflite_path) -> tuple[bytes, bool]:
+    """The file's bytes, and whether it matched a tfgreen manifest (then it runs in-process)."""
+    from tfgreen.tflite.read import existing_tflite
+    from tfgreen.tflite.verify import check_manifest
+
+    if isinstance(tflite_path, (bytes, bytearray)):
+        return bytes(tflite_path), False
+    if not isinstance(tflite_path, (str, Path)):
+        raise TfgreenTypeError(
+            message(
+                "`tflite_path` must be a .tflite path",
+                "a str or Path (or the file's bytes)",
+                "Pass for example 'out/lm.tflite'",
+                tflite_path=type(tflite_path).__name__,
+            )
+        )
+    path = existing_tflite(tflite_path)
+    data = path.read_bytes()
+    return data, check_manifest(path, data) == "ok"  # a mismatching manifest raises
+
+
+def generate(
+    tflite_path,
+    prompt_ids,
+    max_new_tokens: int = 32,
+    stop_token_id: int | None = None,
+    num_threads: int = 1,
+) -> np.ndarray:
+    """Greedy decoding with LiteRT on a `.tflite` file exported with `generate=True`.
+
+    Args:
+        tflite_path: The file (a path, or its bytes).
+        prompt_ids: The prompt's token ids, `[n]` (or `[1, n]`), with
+            `1 <= n` and `n + max_new_tokens - 1 <=` the file's cache length.
+        max_new_tokens: Tokens to generate. Defaults to `32`.
+        stop_token_id: Stop after generating this id (e.g. the end token);
+            `None` always generates `max_new_tokens`. Defaults to `None`.
+        num_threads: LiteRT threads. Defaults to `1`.
+
+    Returns:
+        The generated token ids (int32 `[k]`, `k <= max_new_tokens`), the
+        prompt not included.
+
+    Raises:
+        TfgreenValueError: A file without the prefill/decode signatures, a
+            prompt longer than the cache, ids outside the vocabulary.
+        TfliteFileError: The file is corrupted, does not match its
+            manifest, or crashed LiteRT (in the child process).
+
+    Example:
+    ```python
+    ids = tfgreen.generate("out/lm.tflite", tokenizer.encode("The if"), max_new_tokens=16)
+    print(tokenizer.decode(ids))
+    ```
+    """
+    positive_int("max_new_tokens", max_new_tokens, example=32)
+    positive_int("num_threads", num_threads, example=1)
+    positive_int("stop_token_id", stop_token_id, minimum=0, allow_none=True, example=0)
+    data, verified = _read(tflite_path)
+    max_length, vocab = _layout(data)
+    prompt = _check_prompt(prompt_ids, max_new_tokens, max_length, vocab)
+    if verified:
+        from tfgreen.tflite.runner import TfliteRunner
+
+        interpreter = TfliteRunner(data, num_threads=num_threads).interpreter
+        return greedy(interpreter, prompt, max_new_tokens, stop_token_id)[0]
+    from tfgreen.tflite.isolated import IsolatedRunner
+
+    runner = IsolatedRunner(data, num_threads=num_threads)
+    try:
+        return runner.generate(prompt, max_new_tokens, stop_token_id)[0]
+    finally:
+        runner.close()
