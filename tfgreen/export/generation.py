@@ -152,7 +152,9 @@ def _tiny_gpt_forward(layers: dict, blocks: int, length: int):
         return output(mixed), tf.stack([keys[0], values[0]])
 
     def forward(ids, start, cache):
-        positions = tf.gather(layers["position_embedding"].embeddings, start + tf.range(ids.shape[1]))
+        positions = tf.gather(
+            layers["position_embedding"].embeddings, start + tf.range(ids.shape[1])
+        )
         x = layers["token_embedding"](ids) + positions[None]
         written = []
         for i in range(blocks):

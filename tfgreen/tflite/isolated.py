@@ -138,7 +138,9 @@ def _handle(runner, header: dict, arrays: list[np.ndarray]) -> tuple[dict, list[
 
         forced = arrays[1] if len(arrays) > 1 else None
         stop = header["stop_token_id"]
-        return {}, list(greedy(runner.interpreter, arrays[0], header["max_new_tokens"], stop, forced))
+        return {}, list(
+            greedy(runner.interpreter, arrays[0], header["max_new_tokens"], stop, forced)
+        )
     raise ValueError(f"unknown operation {op!r}")
 
 
