@@ -30,7 +30,7 @@ import numpy as np
 from tfgreen._validate import positive_int
 from tfgreen.errors import TfgreenTypeError, TfgreenValueError, TfliteFileError, message
 
-__all__ = ["CALL", "PREFILL", "DECODE", "signatures", "greedy", "generate"]
+__all__ = ["CALL", "PREFILL", "DECODE", "signatures", "layout", "greedy", "generate"]
 
 CALL, PREFILL, DECODE = "call", "prefill", "decode"
 
@@ -98,8 +98,8 @@ def signatures(data: bytes) -> dict[str, dict]:
     return dict(sorted(found.items()))
 
 
-def _layout(data: bytes) -> tuple[int, int]:
-    """`(max_length, vocab_size)` of a generation file; a clear error for any other file."""
+def layout(data: bytes) -> tuple[int, int]:
+    """`(max_length, vocab_size)` of a generation file (`TfgreenValueError` for any other file)."""
     found = signatures(data)
     try:
         window = found[PREFILL]["inputs"]["token_ids"]["shape"]
@@ -272,7 +272,7 @@ def generate(
     positive_int("num_threads", num_threads, example=1)
     positive_int("stop_token_id", stop_token_id, minimum=0, allow_none=True, example=0)
     data, verified = _read(tflite_path)
-    max_length, vocab = _layout(data)
+    max_length, vocab = layout(data)
     prompt = _check_prompt(prompt_ids, max_new_tokens, max_length, vocab)
     if verified:
         from tfgreen.tflite.runner import TfliteRunner

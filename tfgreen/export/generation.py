@@ -132,38 +132,42 @@ def _tiny_gpt_forward(layers: dict, blocks: int, length: int):
     """`forward(ids [1, T], start, cache) -> (logits, cache)` over `layers` of a tiny_gpt."""
     import tensorflow as tf
 
-    def attention(i, h, start, cache):
+    def attention(i, h, at, bias, cache):
         query, key, value, output = _keras_adapter.attention_projections(
             layers[f"block{i}_attention"]
         )
         q, k, v = query(h), key(h), value(h)  # [1, T, heads, head_dim]
         q = q * (1.0 / float(q.shape[-1]) ** 0.5)
-        steps = h.shape[1]
-        if steps == length:  # prefill: the cache is the window's keys and values
+        if at is None:  # prefill: the cache is the window's keys and values
             keys, values = k, v
         else:  # decode: write the new position into the cache
-            at = tf.reshape(tf.one_hot(start, length, dtype=k.dtype), [1, length, 1, 1])
-            keys = cache[i, 0][None] * (1.0 - at) + k * at
-            values = cache[i, 1][None] * (1.0 - at) + v * at
-        scores = tf.einsum("bthd,bshd->bhts", q, keys)
-        visible = tf.range(length)[None, :] <= (start + tf.range(steps))[:, None]
-        probabilities = tf.nn.softmax(tf.where(visible[None, None], scores, _NEG), axis=-1)
-        mixed = tf.einsum("bhts,bshd->bthd", probabilities, values)
-        return output(mixed), tf.stack([keys[0], values[0]])
+            keys = cache[2 * i] * (1.0 - at) + k * at
+            values = cache[2 * i + 1] * (1.0 - at) + v * at
+        scores = tf.einsum("bthd,bshd->bhts", q, keys) + bias
+        mixed = tf.einsum("bhts,bshd->bthd", tf.nn.softmax(scores, axis=-1), values)
+        return output(mixed), [keys, values]
 
     def forward(ids, start, cache):
-        positions = tf.gather(
-            layers["position_embedding"].embeddings, start + tf.range(ids.shape[1])
-        )
+        # Everything that depends on the position is computed once, before the blocks, so
+        # the blocks are float ops LiteRT's XNNPACK delegate takes as one piece.
+        steps = ids.shape[1]
+        positions = tf.gather(layers["position_embedding"].embeddings, start + tf.range(steps))
+        visible = tf.range(length)[None, :] <= (start + tf.range(steps))[:, None]
+        bias = tf.where(visible, 0.0, _NEG)[None, None]  # [1, 1, T, length]
+        at = None
+        if steps != length:
+            at = tf.reshape(tf.one_hot(start, length), [1, length, 1, 1])
+            cache = tf.split(cache, 2 * blocks, axis=0)  # [1, length, heads, head_dim] each
         x = layers["token_embedding"](ids) + positions[None]
         written = []
         for i in range(blocks):
-            h, kv = attention(i, layers[f"block{i}_ln1"](x), start, cache)
-            written.append(kv)
+            h, kv = attention(i, layers[f"block{i}_ln1"](x), at, bias, cache)
+            written += kv
             x = x + h
             h = layers[f"block{i}_ln2"](x)
             x = x + layers[f"block{i}_ffn_out"](layers[f"block{i}_ffn_in"](h))
-        return layers["logits"](layers["final_ln"](x)), tf.stack(written)
+        # the cache: [2 * blocks, length, heads, head_dim], keys then values of each block
+        return layers["logits"](layers["final_ln"](x)), tf.concat(written, axis=0)
 
     return forward
 
@@ -265,7 +269,7 @@ def prepare(model, plain, max_length: int | None = None) -> CacheModel:
         # heads and head size: the query projection of one position
         query = _keras_adapter.attention_projections(layers["block0_attention"])[0]
         probe = query(np.zeros((1, 1, int(layers["token_embedding"].output_dim)), "float32"))
-        cache_shape = (blocks, 2, length, int(probe.shape[-2]), int(probe.shape[-1]))
+        cache_shape = (2 * blocks, length, int(probe.shape[-2]), int(probe.shape[-1]))
     module, functions = _module(plain, forward, window, length, cache_shape)
     _self_check(plain, module, window, length, int(plain.outputs[0].shape[-1]))
     return CacheModel(module, functions, length, tuple(cache_shape), kind)
