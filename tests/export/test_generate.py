@@ -191,3 +191,58 @@ def test_export_refuses_what_cannot_generate(tiny_lm, text_data, tmp_path):
     with pytest.raises(TfgreenTypeError, match="True or False"):
         tfgreen.export_tflite(tiny_lm, tmp_path / "m.tflite", generate="yes")
     assert not list(tmp_path.iterdir())  # nothing half-written
+
+
+def test_device_kit_generates_the_same_tokens_without_tensorflow(
+    python_run, tiny_lm, text_data, export_folder, tmp_path
+):
+    report = _export(("keras3", "cpu"), tiny_lm, export_folder, "cpu", text_data)
+    kit = str(Path(__file__).resolve().parents[2] / "tflite_export" / "generate.py")
+    tokenizer = tmp_path / "tokenizer.json"
+    text_data.tokenizer._tokenizer.save(str(tokenizer))  # the HF tokenizer behind BpeTokenizer
+    blocker = tmp_path / "blocker"
+    blocker.mkdir()
+    (blocker / "tensorflow.py").write_text("raise ImportError('no tensorflow on this device')\n")
+    device = {"PYTHONPATH": str(blocker)}
+    text = "The if statement"
+    args = ["--tokenizer", str(tokenizer), "--prompt", text, "--max-new-tokens", "12"]
+    done = python_run(kit, report.path, *args, env_extra=device)
+    assert done.returncode == 0, done.stderr[-3000:]
+    line = next(x for x in done.stdout.splitlines() if x.startswith("generated "))
+    got = [int(t) for t in line.split()[1].split(",")]
+    expected = tfgreen.generate(report.path, text_data.tokenizer.encode(text), max_new_tokens=12)
+    assert got == expected.tolist() and "sha256 matches manifest" in done.stdout
+    assert "tokens/s, KV cache" in done.stdout and "text      " in done.stdout
+    from tfgreen.quantization.ptq import convert
+
+    plain = tmp_path / "plain.tflite"
+    plain.write_bytes(convert(tiny_lm))
+    done = python_run(kit, str(plain), "--no-verify", "--prompt-ids", "1,2", env_extra=device)
+    assert (
+        done.returncode == 2 and "generate=True" in done.stderr and "Traceback" not in done.stderr
+    )
+
+
+def test_token_figures_in_bench_and_compare(tiny_lm, text_data, export_folder, tmp_path):
+    from tfgreen.energy.tokens import describe, token_figures
+    from tfgreen.quantization.ptq import convert
+
+    report = _export(("keras3", "cpu"), tiny_lm, export_folder, "cpu", text_data)
+    figures = token_figures(report.path, runs=20, energy=True, seconds=0.2, repeats=1)
+    assert figures["max_length"] == figures["window"] == 32
+    assert figures["decode_tokens_per_second"] > 0 and figures["prefill_tokens_per_second"] > 0
+    assert figures["cache_speedup"] == pytest.approx(figures["call_ms"] / figures["decode_ms"])
+    assert 0 < figures["joules_per_generated_token"] and 0 < figures["joules_per_prompt_token"]
+    assert figures["method"] in ("measured", "estimate")
+    assert any("tokens/s with the cache" in line for line in describe(figures))
+    plain = tmp_path / "plain.tflite"
+    plain.write_bytes(convert(tiny_lm))
+    assert token_figures(plain) is None
+    result = tfgreen.compare(
+        {"plain": str(plain), "cached": report.path}, text_data.val[:8], runs=5, energy_seconds=0.2
+    )
+    plain_row, cached = result.rows
+    assert cached["decode_tokens_per_second"] > 0 and "decode_tokens_per_second" not in plain_row
+    # Without a cache every generated token costs one full-window inference.
+    assert plain_row["joules_per_generated_token"] == plain_row["joules_per_inference"]
+    assert cached["joules_per_generated_token"] > 0 and "break_even_tokens" in cached
