@@ -232,7 +232,7 @@ def test_token_figures_in_bench_and_compare(tiny_lm, text_data, export_folder, t
     assert figures["max_length"] == figures["window"] == 32
     assert figures["decode_tokens_per_second"] > 0 and figures["prefill_tokens_per_second"] > 0
     assert figures["cache_speedup"] == pytest.approx(figures["call_ms"] / figures["decode_ms"])
-    assert 0 < figures["joules_per_generated_token"] and 0 < figures["joules_per_prompt_token"]
+    assert figures["joules_per_generated_token"] > 0 and figures["joules_per_prompt_token"] > 0
     assert figures["method"] in ("measured", "estimate")
     assert any("tokens/s with the cache" in line for line in describe(figures))
     plain = tmp_path / "plain.tflite"
