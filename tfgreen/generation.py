@@ -30,7 +30,7 @@ import numpy as np
 from tfgreen._validate import positive_int
 from tfgreen.errors import TfgreenTypeError, TfgreenValueError, TfliteFileError, message
 
-__all__ = ["CALL", "PREFILL", "DECODE", "signatures", "layout", "greedy", "generate"]
+__all__ = ["CALL", "PREFILL", "DECODE", "signatures", "layout", "greedy", "keras_greedy", "generate"]
 
 CALL, PREFILL, DECODE = "call", "prefill", "decode"
 
@@ -163,6 +163,34 @@ def greedy(
         cache = out["cache"]
         rows.append(out["logits"][0])
     return np.asarray(tokens, dtype="int32"), np.stack(rows).astype("float32")
+
+
+def keras_greedy(model, prompt_ids, max_new_tokens: int) -> np.ndarray:
+    """The reference: greedy decoding with the Keras model, recomputing the window per token.
+
+    No cache: every step runs the model on the tokens so far, padded to its
+    window (or unpadded for a model of any length), and takes the argmax at
+    the last real position. What a `generate=True` file must reproduce.
+
+    Args:
+        model: A language model (`tfgreen._lm.is_language_model`), KerasHub ones included.
+        prompt_ids: Token ids `[n]`.
+        max_new_tokens: Tokens to generate.
+
+    Returns:
+        The generated ids, int32 `[max_new_tokens]`.
+    """
+    from tfgreen._lm import token_feed
+
+    _, feed = token_feed(model)
+    ids = [int(i) for i in np.asarray(prompt_ids).reshape(-1)]
+    window = model.inputs[0].shape[1] or len(ids) + max_new_tokens
+    for _ in range(max_new_tokens):
+        x = np.zeros((1, int(window)), dtype="int32")
+        x[0, : len(ids)] = ids
+        logits = np.asarray(model(feed(x), training=False))
+        ids.append(int(np.argmax(logits[0, len(ids) - 1])))
+    return np.asarray(ids[len(ids) - max_new_tokens :], dtype="int32")
 
 
 def _check_prompt(prompt_ids, max_new_tokens, max_length: int, vocab: int) -> np.ndarray:

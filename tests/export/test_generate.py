@@ -3,7 +3,9 @@
 The trained `tiny_lm` (conftest: vocab 512, seq_len 32) of both Kerases and a
 KerasHub GPT2CausalLM built from config are exported with `prefill`/`decode`
 signatures; greedy tokens from LiteRT are compared with a Keras greedy loop
-that recomputes the full window for every token (no cache).
+that recomputes the full window for every token (no cache,
+`tfgreen.generation.keras_greedy`) and, for KerasHub, with its own greedy
+`generate()`.
 """
 
 from __future__ import annotations
@@ -17,26 +19,11 @@ import pytest
 
 import tfgreen
 from tfgreen.errors import TargetError, TfgreenTypeError, TfgreenValueError, TfliteFileError
-from tfgreen.generation import signatures
+from tfgreen.generation import keras_greedy, signatures
 
 _NEW_TOKENS = 16
 _PROMPT = 8
 _FILES: dict = {}
-
-
-def keras_greedy(model, prompt, new_tokens: int) -> np.ndarray:
-    """Greedy decoding in Keras over full windows (every step recomputes the window)."""
-    from tfgreen._lm import token_feed
-
-    _, feed = token_feed(model)
-    window = int(model.inputs[0].shape[1] or len(prompt) + new_tokens)
-    ids = [int(i) for i in prompt]
-    for _ in range(new_tokens):
-        x = np.zeros((1, window), dtype="int32")
-        x[0, : len(ids)] = ids
-        logits = np.asarray(model(feed(x), training=False))
-        ids.append(int(np.argmax(logits[0, len(ids) - 1])))
-    return np.asarray(ids[len(prompt) :], dtype="int32")
 
 
 def _export(key, model, folder, target, data, **kwargs):
