@@ -19,7 +19,8 @@ import pytest
 
 import tfgreen
 from tfgreen.errors import TargetError, TfgreenTypeError, TfgreenValueError, TfliteFileError
-from tfgreen.generation import keras_greedy, signatures
+from tfgreen.generation import keras_greedy
+from tfgreen.tflite.decode import signatures
 
 _NEW_TOKENS = 16
 _PROMPT = 8

@@ -46,7 +46,7 @@ __all__ = ["token_figures", "compare_columns", "break_even_tokens", "describe"]
 def _calls(data: bytes, verified: bool, num_threads: int) -> tuple[dict, int, int]:
     """One signature-runner call per figure, in this process after a child survived the file."""
     from tfgreen._adapters.litert import signature_invoke
-    from tfgreen.generation import CALL, DECODE, PREFILL, layout
+    from tfgreen.tflite.decode import CALL, DECODE, PREFILL, layout
     from tfgreen.tflite.isolated import IsolatedRunner
     from tfgreen.tflite.runner import TfliteRunner
 
@@ -74,7 +74,7 @@ def _calls(data: bytes, verified: bool, num_threads: int) -> tuple[dict, int, in
 
 
 def _read(tflite) -> tuple[bytes, bool] | None:
-    from tfgreen.generation import DECODE, PREFILL, signatures
+    from tfgreen.tflite.decode import DECODE, PREFILL, signatures
     from tfgreen.tflite.read import existing_tflite
     from tfgreen.tflite.verify import check_manifest
 

@@ -56,8 +56,8 @@ from tfgreen._adapters import keras as _keras_adapter
 from tfgreen._adapters import keras_hub as _hub_adapter
 from tfgreen._validate import positive_int
 from tfgreen.errors import TargetError, TfgreenTypeError, TfgreenValueError, message
-from tfgreen.generation import CALL, DECODE, PREFILL, signatures
 from tfgreen.quantization.ptq import INTEGER_QUANTIZATIONS
+from tfgreen.tflite.decode import CALL, DECODE, PREFILL, signatures
 
 __all__ = ["CacheModel", "check_arguments", "prepare", "ladder", "convert", "check"]
 

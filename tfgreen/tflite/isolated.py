@@ -134,7 +134,7 @@ def _handle(runner, header: dict, arrays: list[np.ndarray]) -> tuple[dict, list[
     if op == "sample_inputs":
         return {}, runner.sample_inputs(random=header["random"], seed=header["seed"])
     if op == "generate":
-        from tfgreen.generation import greedy
+        from tfgreen.tflite.decode import greedy
 
         forced = arrays[1] if len(arrays) > 1 else None
         stop = header["stop_token_id"]
@@ -311,7 +311,7 @@ class IsolatedRunner:
         return self._call({"op": "sample_inputs", "random": random, "seed": seed}, [])[1]
 
     def generate(self, prompt, max_new_tokens: int, stop_token_id=None, forced=None) -> tuple:
-        """`tfgreen.generation.greedy` on the file's prefill/decode signatures, in the child."""
+        """`tfgreen.tflite.decode.greedy` on the file's prefill/decode signatures, in the child."""
         arrays = [np.asarray(prompt, dtype="int32")]
         if forced is not None:
             arrays.append(np.asarray(forced, dtype="int32"))
