@@ -111,8 +111,8 @@ def test_kerashub_gpt2_generates_like_keras_and_kerashub(text_data, tmp_path):
     np.testing.assert_array_equal(got, hub["token_ids"][0, _PROMPT : _PROMPT + _NEW_TOKENS])
 
 
-def test_generate_checks_its_arguments(tiny_lm, text_data, export_folder, tmp_path):
-    report = _export(("keras3", "cpu"), tiny_lm, export_folder, "cpu", text_data)
+def test_generate_checks_its_arguments(flavor, tiny_lm, text_data, export_folder, tmp_path):
+    report = _export((flavor, "cpu"), tiny_lm, export_folder, "cpu", text_data)
     prompt = text_data.val[0, :_PROMPT]
     with pytest.raises(TfgreenValueError, match="do not fit the file's KV cache"):
         tfgreen.generate(report.path, prompt, max_new_tokens=32)
@@ -132,8 +132,8 @@ def test_generate_checks_its_arguments(tiny_lm, text_data, export_folder, tmp_pa
         tfgreen.generate(plain, prompt, max_new_tokens=2)
 
 
-def test_unverified_and_tampered_files(tiny_lm, text_data, export_folder, tmp_path):
-    report = _export(("keras3", "cpu"), tiny_lm, export_folder, "cpu", text_data)
+def test_unverified_and_tampered_files(flavor, tiny_lm, text_data, export_folder, tmp_path):
+    report = _export((flavor, "cpu"), tiny_lm, export_folder, "cpu", text_data)
     prompt = text_data.val[2, :_PROMPT]
     expected = tfgreen.generate(report.path, prompt, max_new_tokens=4)
     copy = tmp_path / "copy.tflite"  # no manifest: runs in the isolated child
@@ -182,9 +182,9 @@ def test_export_refuses_what_cannot_generate(tiny_lm, text_data, tmp_path):
 
 
 def test_device_kit_generates_the_same_tokens_without_tensorflow(
-    python_run, tiny_lm, text_data, export_folder, tmp_path
+    python_run, flavor, tiny_lm, text_data, export_folder, tmp_path
 ):
-    report = _export(("keras3", "cpu"), tiny_lm, export_folder, "cpu", text_data)
+    report = _export((flavor, "cpu"), tiny_lm, export_folder, "cpu", text_data)
     kit = str(Path(__file__).resolve().parents[2] / "tflite_export" / "generate.py")
     tokenizer = tmp_path / "tokenizer.json"
     text_data.tokenizer._tokenizer.save(str(tokenizer))  # the HF tokenizer behind BpeTokenizer
@@ -211,11 +211,14 @@ def test_device_kit_generates_the_same_tokens_without_tensorflow(
     )
 
 
-def test_token_figures_in_bench_and_compare(tiny_lm, text_data, export_folder, tmp_path):
+def test_token_figures_in_bench_and_compare(
+    flavor, tiny_lm, text_data, export_folder, tmp_path, capsys
+):
+    from tfgreen.cli import main
     from tfgreen.energy.tokens import describe, token_figures
     from tfgreen.quantization.ptq import convert
 
-    report = _export(("keras3", "cpu"), tiny_lm, export_folder, "cpu", text_data)
+    report = _export((flavor, "cpu"), tiny_lm, export_folder, "cpu", text_data)
     figures = token_figures(report.path, runs=20, energy=True, seconds=0.2, repeats=1)
     assert figures["max_length"] == figures["window"] == 32
     assert figures["decode_tokens_per_second"] > 0 and figures["prefill_tokens_per_second"] > 0
@@ -223,6 +226,10 @@ def test_token_figures_in_bench_and_compare(tiny_lm, text_data, export_folder, t
     assert figures["joules_per_generated_token"] > 0 and figures["joules_per_prompt_token"] > 0
     assert figures["method"] in ("measured", "estimate")
     assert any("tokens/s with the cache" in line for line in describe(figures))
+    capsys.readouterr()
+    assert main(["bench", report.path, "--runs", "10"]) == 0
+    printed = capsys.readouterr().out
+    assert "KV cache of 32 positions" in printed and "tokens/s with the cache" in printed
     plain = tmp_path / "plain.tflite"
     plain.write_bytes(convert(tiny_lm))
     assert token_figures(plain) is None
