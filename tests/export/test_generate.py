@@ -241,3 +241,12 @@ def test_token_figures_in_bench_and_compare(
     # Without a cache every generated token costs one full-window inference.
     assert plain_row["joules_per_generated_token"] == plain_row["joules_per_inference"]
     assert cached["joules_per_generated_token"] > 0 and "break_even_tokens" in cached
+
+
+def test_litert_adapter_is_pinned():
+    """`tfgreen._adapters.litert` reads a SignatureRunner's private wrapper (written for 2.3.0)."""
+    import importlib.metadata
+
+    from tfgreen._adapters.litert import PINNED
+
+    assert importlib.metadata.version("ai-edge-litert") == PINNED["ai_edge_litert"]
