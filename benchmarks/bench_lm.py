@@ -15,6 +15,14 @@ float Keras model for every row. Columns:
   and the tokens per second that gives (`seq_len / latency`).
 The full-int8 row shows what the facts note measured: agreement collapses; tfgreen's
 full-int8 targets refuse such a file rather than ship it.
+
+The `generate float32` (target `cpu`) and `generate dynamic` (target `edge-cpu`) rows are
+`export_tflite(..., generate=True)` files (KV cache of `seq_len` positions,
+`tfgreen.energy.tokens`): tokens/s of prefill and decode with the cache and without it
+(the full-window `call`, recomputed for every generated token), the speed-up of decode,
+joules per generated token (decode) and per prompt token (prefill), host estimates
+(CodeCarbon, `energy_method`), and `greedy_token_identity`: the fraction of 16 greedy tokens
+from 8 held-out prompts of 8 tokens that equal a Keras greedy loop over full windows.
 """
 
 from __future__ import annotations
@@ -122,6 +130,55 @@ def run(quick: bool = False) -> list[dict]:
                         "tokens_per_s": _SEQ_LEN * 1000.0 / p50,
                     }
                 )
+            rows += _generation_rows(flavor, model, val, Path(folder), runs, quick)
+    return rows
+
+
+def _generation_rows(flavor: str, model, val, folder: Path, runs: int, quick: bool) -> list[dict]:
+    """The KV-cache rows of one trained model: float32 and dynamic-range int8 files."""
+    import numpy as np
+
+    import tfgreen
+    from tfgreen.energy.tokens import token_figures
+    from tfgreen.generation import keras_greedy
+
+    prompts = val[:8, :8]
+    expected = [keras_greedy(model, p, 16) for p in prompts]
+    rows = []
+    for variant, target in (("generate float32", "cpu"), ("generate dynamic", "edge-cpu")):
+        path = folder / f"{flavor}_{target}_generate.tflite"
+        report = tfgreen.export_tflite(
+            model, path, target=target, validation_data=val[:64], generate=True
+        )
+        same = [
+            np.mean(tfgreen.generate(path, p, 16) == e)
+            for p, e in zip(prompts, expected, strict=True)
+        ]
+        seconds = 0.3 if quick else 1.0
+        figures = token_figures(path, runs=runs, energy=True, seconds=seconds)
+        rows.append(
+            {
+                "flavor": flavor,
+                "model": f"tiny_gpt v{_VOCAB} s{_SEQ_LEN} d64 L2",
+                "variant": variant,
+                "size_kb": report.size_bytes / 1024,
+                "quantization": report.quantization,
+                "greedy_token_identity": float(np.mean(same)),
+                "cache_next_token_agreement": report.checks["generation"]["next_token_agreement"],
+                "prefill_tokens_per_s": figures["prefill_tokens_per_second"],
+                "prefill_no_cache_tokens_per_s": figures["prefill_no_cache_tokens_per_second"],
+                "decode_tokens_per_s": figures["decode_tokens_per_second"],
+                "decode_no_cache_tokens_per_s": figures["decode_no_cache_tokens_per_second"],
+                "decode_speedup_with_cache": figures["cache_speedup"],
+                "decode_step_ms_python": figures["decode_step_ms"],
+                "joules_per_generated_token": figures["joules_per_generated_token"],
+                "joules_per_generated_token_no_cache": figures[
+                    "joules_per_generated_token_no_cache"
+                ],
+                "joules_per_prompt_token": figures["joules_per_prompt_token"],
+                "energy_method": figures["method"],
+            }
+        )
     return rows
 
 

@@ -249,6 +249,10 @@ def _measure(candidate: _Candidate, data: Data, reference: _Candidate, runs: int
             row["end_to_end_joules"] = result["end_to_end"]["joules_per_inference"]
         if tokens:
             row["joules_per_token"] = result["joules_per_inference"] / tokens
+    if tokens and candidate.kind == "tflite":  # a generate=True file: KV-cache figures
+        from tfgreen.energy.tokens import compare_columns
+
+        row.update(compare_columns(candidate.model, runs, energy))
     return row, result
 
 
@@ -375,6 +379,10 @@ def compare(
     from tfgreen.energy.savings import break_even
 
     break_even(rows, energy_baseline)
+    if samples.quality == "perplexity":
+        from tfgreen.energy.tokens import break_even_tokens
+
+        break_even_tokens(rows, energy_baseline)
     method = detail = None
     if methods:
         method = "measured" if all(m == "measured" for m, _ in methods) else "estimate"

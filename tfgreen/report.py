@@ -114,6 +114,8 @@ LM_COLUMNS = (
     "latency_ms",
     "tokens_per_second",
     "joules_per_token",
+    "decode_tokens_per_second",
+    "joules_per_generated_token",
     "joules_per_inference",
     "joules_spread",
     "energy_saving",
@@ -124,6 +126,7 @@ LM_COLUMNS = (
     "training_kwh",
     "training_co2_kg",
     "break_even_inferences",
+    "break_even_tokens",
 )
 
 

@@ -31,6 +31,7 @@ __all__ = [
     "tf_keras_producer",
     "tf_keras_consumers",
     "tf_keras_is_compiled",
+    "attention_projections",
 ]
 
 # The versions these adapters were written and tested against.
@@ -211,3 +212,23 @@ def keras3_attention_projections(factory: Callable):
         yield
     finally:
         multi_head_attention.EinsumDense = original
+
+
+# --- Both Kerases --------------------------------------------------------------
+
+
+def attention_projections(layer) -> tuple:
+    """The query, key, value and output `EinsumDense` layers of a `MultiHeadAttention`.
+
+    Both Kerases keep them as `_query_dense`, `_key_dense`, `_value_dense` and
+    `_output_dense` (a KV-cache export calls them one position at a time).
+
+    Args:
+        layer: A built Keras 3 or tf_keras `MultiHeadAttention`.
+
+    Returns:
+        `(query, key, value, output)`, or `None` when the layer has not all four.
+    """
+    names = ("_query_dense", "_key_dense", "_value_dense", "_output_dense")
+    found = tuple(getattr(layer, name, None) for name in names)
+    return found if all(callable(f) for f in found) else None

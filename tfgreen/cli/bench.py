@@ -1,4 +1,9 @@
-"""`tfgreen bench`: LiteRT latency of a `.tflite` file, optionally joules per inference."""
+"""`tfgreen bench`: LiteRT latency of a `.tflite` file, optionally joules per inference.
+
+For a language model exported with `generate=True` it also prints tokens per
+second of prefill and decode with and without the KV cache, and with
+`--energy` joules per generated and per prompt token (`tfgreen.energy.tokens`).
+"""
 
 from __future__ import annotations
 
@@ -27,6 +32,11 @@ def run(args: argparse.Namespace) -> int:
         f"mean {result['mean']:.4f} ms ({result['runs']} runs, {result['threads']} thread(s), batch 1)"
     )
     print(f"integrity: {result['manifest']}")
+    from tfgreen.energy.tokens import describe, token_figures
+
+    tokens = token_figures(args.file, runs=args.runs, energy=args.energy, num_threads=args.threads)
+    for line in describe(tokens) if tokens else []:  # a generate=True language model
+        print(line)
     if args.energy:
         from tfgreen.energy.inference import inference_energy
         from tfgreen.tflite.isolated import IsolatedRunner

@@ -30,6 +30,7 @@ from tfgreen.errors import (
     message,
 )
 from tfgreen.export import checks
+from tfgreen.export import generation as _generation
 from tfgreen.export import manifest as _manifest
 from tfgreen.export.targets import Target, resolve_target
 from tfgreen.flavor import flavor_of
@@ -288,15 +289,22 @@ def _ladder(
     return [target, fallback] if learned or calibration is not None else [fallback]
 
 
-def _convert_and_check(model, profile: Target, calibration, samples, language_model: bool):
+def _convert_and_check(
+    model, profile: Target, calibration, samples, language_model: bool, generation=None
+):
     def reconvert() -> bytes:
+        if generation is not None:  # call + prefill + decode signatures
+            return _generation.convert(generation, profile.quantization)
         return _convert(model, profile, calibration)
 
     data = reconvert()
     context = checks.CheckContext(
         model, profile, data, read_tflite(data), samples, reconvert, language_model
     )
-    return context, checks.run_checks(context)
+    results = checks.run_checks(context)
+    if generation is not None:
+        results["generation"] = {"strict": True, **_generation.check(context, generation)}
+    return context, results
 
 
 def _attempt(profile: Target, failed: list[str], results: dict, reason: str | None = None) -> dict:
@@ -376,6 +384,8 @@ def export_tflite(
     quantization: str | None = None,
     calibration_data=None,
     validation_data=None,
+    generate: bool = False,
+    max_length: int | None = None,
 ) -> ExportReport:
     """Exports a Keras 3 or tf_keras model as a checked `.tflite` file for a device.
 
@@ -392,6 +402,14 @@ def export_tflite(
     where the target allows float ops (`edge-cpu`); on all-integer targets the
     export is refused, naming the tensors quantization hurt most.
 
+    With `generate=True` the file also gets `prefill` and `decode`
+    signatures with a KV cache of `max_length` positions, for
+    `tfgreen.generate` (see `tfgreen.export.generation`): the checks above
+    run on its first signature, the full-window forward pass, and the strict
+    `generation` check compares the cache path with the Keras model.
+    Full-integer quantization is not used for such a file (`edge-cpu` gives
+    dynamic-range int8).
+
     Args:
         model: A built Keras 3 or tf_keras model (load files with `tfgreen.load_model`).
         path: Output file, ending in `.tflite`.
@@ -405,6 +423,10 @@ def export_tflite(
         validation_data: `(x, y)` or `x` for parity and accuracy; without it
             parity uses the calibration samples. For a language model,
             token-id windows `[n, seq_len]`. Defaults to `None`.
+        generate: For a language model (`tiny_gpt` or a KerasHub CausalLM),
+            add `prefill`/`decode` signatures with a KV cache. Defaults to `False`.
+        max_length: Positions of the KV cache with `generate=True`; `None`
+            takes the model's window. Defaults to `None`.
 
     Returns:
         An `ExportReport`.
@@ -431,13 +453,15 @@ def export_tflite(
     """
     started = time.perf_counter()
     path, model = _check_path(path), _check_model(model)
+    _generation.check_arguments(generate, max_length)
     # A model from tfgreen.quantize keeps its low-bit weights ("dynamic" int8, or "int4").
     asked, quantization = quantization, export_quantization(model, quantization)
     profile = resolve_target(target, quantization)
     _io.check_writable(path, [f.name for f in _files(path, b"", profile)] + [path.name + ".json"])
-    language_model = _lm.is_language_model(model)
+    language_model, given = _lm.is_language_model(model), model
     if language_model:
         model = _lm.single_input(model, _window_length(validation_data, calibration_data))
+    generation = _generation.prepare(given, model, max_length) if generate else None
     calibration = None if calibration_data is None else prepare_calibration(model, calibration_data)
     validation = None if validation_data is None else prepare_validation(model, validation_data)
     if language_model:
@@ -450,11 +474,13 @@ def export_tflite(
     samples = validation if validation is not None else calibration
     attempts: list[dict] = []
     ladder = _ladder(profile, asked, language_model, learned, calibration)
+    if generation is not None:
+        ladder = _generation.ladder(ladder, profile, asked is not None)
     for step, profile in enumerate(ladder):
         last = step == len(ladder) - 1
         try:
             context, results = _convert_and_check(
-                model, profile, converting, samples, language_model
+                model, profile, converting, samples, language_model, generation
             )
         except CalibrationError as error:  # a QAT model whose kernels did not become int8
             if last:

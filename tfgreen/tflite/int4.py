@@ -74,7 +74,7 @@ def pack_int4_weights(data: bytes) -> bytes:
     """
     schema = _schema()
     model = schema.ModelT.InitFromObj(schema.Model.GetRootAs(data, 0))
-    packed = 0
+    packed: dict[int, list[float]] = {}  # buffer -> its int4 scales (signatures share weights)
     for graph in model.subgraphs or []:
         for op in graph.operators or []:
             code = model.operatorCodes[op.opcodeIndex]
@@ -85,6 +85,11 @@ def pack_int4_weights(data: bytes) -> bytes:
             tensor = graph.tensors[op.inputs[1]]
             buffer = model.buffers[tensor.buffer]
             quant = tensor.quantization
+            if tensor.buffer in packed and tensor.type == schema.TensorType.INT8:
+                tensor.type = schema.TensorType.INT4
+                quant.scale = packed[tensor.buffer]
+                quant.zeroPoint = [0] * len(quant.scale)
+                continue
             if (
                 tensor.type != schema.TensorType.INT8
                 or buffer.data is None
@@ -100,7 +105,7 @@ def pack_int4_weights(data: bytes) -> bytes:
             tensor.type = schema.TensorType.INT4
             quant.scale = scales.tolist()
             quant.zeroPoint = [0] * len(scales)
-            packed += 1
+            packed[tensor.buffer] = quant.scale
     if not packed:
         raise TargetError(
             message(

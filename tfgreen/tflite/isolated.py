@@ -133,6 +133,14 @@ def _handle(runner, header: dict, arrays: list[np.ndarray]) -> tuple[dict, list[
         return {}, runner.raw_tensors(arrays, header["indices"])
     if op == "sample_inputs":
         return {}, runner.sample_inputs(random=header["random"], seed=header["seed"])
+    if op == "generate":
+        from tfgreen.tflite.decode import greedy
+
+        forced = arrays[1] if len(arrays) > 1 else None
+        stop = header["stop_token_id"]
+        return {}, list(
+            greedy(runner.interpreter, arrays[0], header["max_new_tokens"], stop, forced)
+        )
     raise ValueError(f"unknown operation {op!r}")
 
 
@@ -301,6 +309,15 @@ class IsolatedRunner:
     def sample_inputs(self, random: bool = True, seed: int = 0) -> list[np.ndarray]:
         """`TfliteRunner.sample_inputs`, made in the child."""
         return self._call({"op": "sample_inputs", "random": random, "seed": seed}, [])[1]
+
+    def generate(self, prompt, max_new_tokens: int, stop_token_id=None, forced=None) -> tuple:
+        """`tfgreen.tflite.decode.greedy` on the file's prefill/decode signatures, in the child."""
+        arrays = [np.asarray(prompt, dtype="int32")]
+        if forced is not None:
+            arrays.append(np.asarray(forced, dtype="int32"))
+        header = {"op": "generate", "max_new_tokens": int(max_new_tokens)}
+        tokens, logits = self._call({**header, "stop_token_id": stop_token_id}, arrays)[1]
+        return tokens, logits
 
     def close(self) -> None:
         """Stops the child process (also done when the runner is garbage collected)."""
