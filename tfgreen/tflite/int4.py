@@ -85,13 +85,9 @@ def pack_int4_weights(data: bytes) -> bytes:
             tensor = graph.tensors[op.inputs[1]]
             buffer = model.buffers[tensor.buffer]
             quant = tensor.quantization
-            if tensor.buffer in packed and tensor.type == schema.TensorType.INT8:
-                tensor.type = schema.TensorType.INT4
-                quant.scale = packed[tensor.buffer]
-                quant.zeroPoint = [0] * len(quant.scale)
-                continue
             if (
-                tensor.type != schema.TensorType.INT8
+                tensor.buffer in packed
+                or tensor.type != schema.TensorType.INT8
                 or buffer.data is None
                 or not len(buffer.data)
                 or quant is None
@@ -106,6 +102,12 @@ def pack_int4_weights(data: bytes) -> bytes:
             quant.scale = scales.tolist()
             quant.zeroPoint = [0] * len(scales)
             packed[tensor.buffer] = quant.scale
+    for graph in model.subgraphs or []:  # every other use of a packed buffer reads int4 too
+        for tensor in graph.tensors or []:
+            if tensor.buffer in packed and tensor.type == schema.TensorType.INT8:
+                tensor.type = schema.TensorType.INT4
+                tensor.quantization.scale = packed[tensor.buffer]
+                tensor.quantization.zeroPoint = [0] * len(packed[tensor.buffer])
     if not packed:
         raise TargetError(
             message(
