@@ -336,7 +336,7 @@ def ladder(profiles: list, target, explicit: bool = False) -> list:
 
 
 def convert(cache_model: CacheModel, quantization: str) -> bytes:
-    """Converts a `CacheModel` to `.tflite` bytes (`float32`, `dynamic` or `float16`).
+    """Converts a `CacheModel` to `.tflite` bytes (`float32`, `dynamic`, `int4` or `float16`).
 
     Args:
         cache_model: What `prepare` returned.
@@ -366,6 +366,10 @@ def convert(cache_model: CacheModel, quantization: str) -> bytes:
                 converter=(str(error).strip().splitlines() or [type(error).__name__])[-1][:300],
             )
         ) from error
+    if quantization == "int4":
+        from tfgreen.tflite.int4 import pack_int4_weights
+
+        data = pack_int4_weights(data)
     found = signatures(data)
     if list(found) != [CALL, DECODE, PREFILL] or found[CALL]["subgraph"] != 0:
         raise TargetError(
