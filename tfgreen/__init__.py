@@ -38,6 +38,7 @@ _LAZY = {
     "quantize": "tfgreen.quantization",
     "Distiller": "tfgreen.distillation",
     "perplexity": "tfgreen.perplexity",
+    "optimize": "tfgreen.search",
     "Comparison": "tfgreen.report",
 }
 _SUBMODULES = ("callbacks", "datasets", "distribute", "models")
