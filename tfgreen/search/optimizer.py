@@ -9,7 +9,7 @@ validation data as the export report measured it, never the Keras
 model's. A candidate below the floor is rejected and ends its ladder; of
 the candidates within the floor, the pick is the one with the least
 objective (estimated energy, file size or latency), ties going to the
-smaller file, then the smaller gzip size, then the better quality.
+better quality, then the smaller file, then the smaller gzip size.
 At the end the reference and the pick are measured side by side with
 `tfgreen.compare` (joules per inference on this host, method stated).
 """
@@ -36,7 +36,7 @@ OBJECTIVES = ("energy", "latency", "size")
 _DEFAULT_EPOCHS = 2
 _DEFAULT_DROP, _DEFAULT_RATIO = 0.01, 1.03
 _REFERENCE = "float32 reference"
-_MEASURE_RUNS, _MEASURE_SECONDS = 50, 0.5
+_MEASURE_RUNS, _MEASURE_SECONDS = 50, 0.3
 
 
 def _estimate_table(target: Target) -> str:
@@ -129,27 +129,27 @@ class _Search:
             )
 
     def rank(self, record: dict) -> tuple:
-        """Sort key of a candidate within the floor: objective, size, gzip size, quality."""
+        """Sort key of a candidate within the floor: objective, quality, size, gzip size."""
         quality = record[self.task.quality]
         return (
             cost(record, self.objective),
+            quality if self.task.language_model else -quality,
             record["size_bytes"],
             record["gzip_bytes"],
-            quality if self.task.language_model else -quality,
         )
 
-    def try_recipe(self, recipe: recipes.Recipe, seed: int) -> dict:
-        """Builds, exports and judges one recipe; returns its candidate record."""
+    def try_recipe(self, recipe: recipes.Recipe, seed: int, previous: dict | None) -> dict:
+        """Builds, exports and judges one recipe; returns its candidate record.
+
+        A training step starts from `previous` (the step before it in its
+        ladder, when kept), else from the best candidate so far.
+        """
         if recipe.quantization is None:
             quantization = self.best["quantization"] if self.best else self.target.quantization
             recipe = dataclasses.replace(recipe, quantization=quantization)
-        best = self.best
-        if (
-            recipe.stage != recipes.POST_TRAINING
-            and best
-            and best["stage"] != recipes.POST_TRAINING
-        ):
-            recipe = dataclasses.replace(recipe, start=best["id"])
+        start = previous or self.best
+        if recipe.trains and start and start["stage"] != recipes.POST_TRAINING:
+            recipe = dataclasses.replace(recipe, start=start["id"])
         base = self.models[recipe.start] if recipe.start else self.task.model
         ident, name = len(self.candidates) + 1, recipe.name
         self.bar.set_postfix_str(name[:50], refresh=True)
@@ -221,11 +221,13 @@ class _Search:
     def run(self, ladders: list[list[recipes.Recipe]], seed: int) -> None:
         """Runs the ladders in order; a ladder stops at its first rejected step."""
         for ladder in ladders:
+            previous = None
             for step, recipe in enumerate(ladder):
                 why = self._out_of_budget(recipe)
                 if why is None:
-                    record = self.try_recipe(recipe, seed + len(self.candidates))
+                    record = self.try_recipe(recipe, seed + len(self.candidates), previous)
                     if record["status"] != "rejected":
+                        previous = record
                         continue
                     why = f"ladder stopped: {record['name']} was rejected"
                     step += 1

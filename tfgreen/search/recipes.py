@@ -13,9 +13,10 @@ the `.tflite` export. `plan` lists them as ladders, in this order:
 
 Each ladder goes from mild to aggressive and stops at the first step whose
 `.tflite` falls below the floor. A step that trains starts from the model of
-the best candidate so far, and is exported with that candidate's
-quantization (QAT always with int8), so each fine-tune builds on what
-already won.
+the step before it in its ladder (pruning 75% continues from the 50%
+model), or for a ladder's first step from the best candidate so far; it is
+exported with the best candidate's quantization (QAT always with int8), so
+each fine-tune builds on what already held the floor.
 
 Example:
 >>> from tfgreen.export.targets import get_target

@@ -45,7 +45,7 @@ def _finish(candidates: list[dict], best: dict | None, objective: str) -> None:
                 f"within the floor; #{best['id']} has less {objective}"
                 if cheaper
                 else f"within the floor; ties with #{best['id']} on {objective}, ranked after "
-                "it by file size, gzip size, then quality"
+                "it by quality, file size, then gzip size"
             )
 
 
