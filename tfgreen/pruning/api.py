@@ -16,6 +16,7 @@ from tfgreen import _validate
 from tfgreen.distribute import check_strategy, strategy_of
 from tfgreen.errors import TfgreenTypeError, TfgreenValueError, UnsupportedLayerError, message
 from tfgreen.flavor import backend, flavor_of, keras_for
+from tfgreen.pruning import oneshot
 from tfgreen.pruning._clone import nested_layers
 from tfgreen.pruning._kernels import find_kernels, zero_fraction
 from tfgreen.pruning.schedules import (
@@ -181,15 +182,28 @@ def _fold_nested(model, chosen: dict[str, bool]) -> dict[str, bool]:
 def prune(
     model,
     sparsity: float = 0.8,
-    schedule: str | PruningSchedule = "polynomial",
+    schedule: str | PruningSchedule | None = None,
     structure: str | None = None,
     layers: Iterable[str] | Callable | None = None,
     for_xnnpack: bool = False,
     embeddings: bool = False,
+    method: str | None = None,
+    calibration_data=None,
 ):
-    """Returns a copy of `model` set up for magnitude pruning during `fit()`.
+    """Returns a copy of `model` set up for magnitude pruning during `fit()`, or pruned one-shot.
 
-    Compile and `fit()` the result with `tfgreen.callbacks.Pruning()` in the
+    With `method` (`"magnitude"`, `"wanda"`, `"sparsegpt"`) the copy comes
+    back pruned at once, with no `fit()` and no wrappers: a plain model
+    whose kernels hold the zeros (`tfgreen.pruning.oneshot`). Wanda (Sun et
+    al. 2023) scores each weight by `|w|` times the L2 norm of its input
+    feature over `calibration_data`, per output; SparseGPT (Frantar &
+    Alistarh 2023) picks the masks block by block from the inverse Hessian of
+    the layer inputs and updates the kept weights to make up for the pruned
+    ones. Both read the inputs layer by layer from the model as pruned so
+    far. They prune Dense, EinsumDense (attention projections included) and
+    Conv2D kernels; magnitude also any other kernel and embedding tables.
+
+    Without `method`: compile and `fit()` the result with `tfgreen.callbacks.Pruning()` in the
     callbacks; then `tfgreen.strip()` it. tf_keras models are pruned with
     tfmot's `prune_low_magnitude`; Keras 3 models with tfgreen's own
     implementation (masks in `tfgreen.pruning._keras3`). `model` is not changed.
@@ -218,7 +232,8 @@ def prune(
             the `"polynomial"` and `"constant"` schedules. Defaults to `0.8`.
         schedule: `"polynomial"` (cubic ramp to `sparsity` over the first 80%
             of the run), `"constant"`, or a `tfgreen.PruningSchedule` object
-            (which then sets the sparsity). Defaults to `"polynomial"`.
+            (which then sets the sparsity); `None` is `"polynomial"` (and is
+            the only value `method` takes). Defaults to `None`.
         structure: `None` for unstructured pruning, or `"m:n"` for `m` zeros in
             every `n` consecutive weights along each kernel's reduction axis
             (the input channels of Dense/Conv, the last contracted axis of an
@@ -237,10 +252,17 @@ def prune(
             Defaults to `False`.
         embeddings: Also prune the embedding tables of the chosen layers.
             Defaults to `False`.
+        method: `None` for gradual pruning during `fit()`; `"magnitude"`,
+            `"wanda"` or `"sparsegpt"` for one-shot pruning, no retraining.
+            Defaults to `None`.
+        calibration_data: For `"wanda"` and `"sparsegpt"`: inputs of the model,
+            for a language model int token-id windows `[n, seq_len]` (64-128
+            training windows are plenty). Unused by `"magnitude"`. Defaults
+            to `None`.
 
     Returns:
         A new model of the same flavour (and class) with the chosen layers
-        pruned.
+        pruned: wrapped for `fit()`, or plain with its zeros for a `method`.
 
     Example:
     A small causal transformer: attention projections and feed-forward
@@ -259,11 +281,36 @@ def prune(
     >>> kept = tfgreen.sparsity(tfgreen.strip(pruned))
     >>> {path: kept[path] for path in kept if "attention" in path or "embedding" in path}
     {'token_embedding': 0.0, 'block0_attention/query': 0.5, 'block0_attention/key': 0.5, 'block0_attention/value': 0.5, 'block0_attention/attention_output': 0.5}
+
+    One-shot, on the same data: Wanda at 2:4, no fit().
+    >>> sparse = tfgreen.prune(lm, structure="2:4", method="wanda", calibration_data=x)
+    >>> tfgreen.sparsity(sparse)["block0_ffn_in"]
+    0.5
     """
     pruning = backend_for(model)
+    if method is not None or calibration_data is not None:
+        if pruning.wrappers(model):
+            raise TfgreenValueError(
+                message(
+                    "The model already holds pruning wrappers",
+                    "a plain model for one-shot pruning",
+                    "Pass tfgreen.strip(model) instead",
+                    model=model.name,
+                )
+            )
+        return oneshot.prune_oneshot(
+            model,
+            check_sparsity(sparsity),
+            method,
+            calibration_data,
+            parse_structure(structure),
+            None if layers is None else _chosen_layers(model, layers),
+            _validate.boolean("embeddings", embeddings, fix="Pass embeddings=True or False"),
+            {"schedule": schedule, "for_xnnpack": for_xnnpack},
+        )
     check_strategy(model, strategy_of())  # tfgreen.distribute: refuse what tf.distribute can't run
     sparsity = check_sparsity(sparsity)
-    schedule = _make_schedule(schedule, sparsity)
+    schedule = _make_schedule("polynomial" if schedule is None else schedule, sparsity)
     m_by_n = parse_structure(structure)
     _validate.boolean(
         "for_xnnpack",
