@@ -141,14 +141,15 @@ class _Search:
     def try_recipe(self, recipe: recipes.Recipe, seed: int, previous: dict | None) -> dict:
         """Builds, exports and judges one recipe; returns its candidate record.
 
-        A training step starts from `previous` (the step before it in its
-        ladder, when kept), else from the best candidate so far.
+        A pruning or QAT step starts from `previous` (the step before it in
+        its ladder, when kept), else from the best candidate so far.
         """
         if recipe.quantization is None:
             quantization = self.best["quantization"] if self.best else self.target.quantization
             recipe = dataclasses.replace(recipe, quantization=quantization)
         start = previous or self.best
-        if recipe.trains and start and start["stage"] != recipes.POST_TRAINING:
+        compresses = recipe.stage != recipes.POST_TRAINING
+        if compresses and start and start["stage"] != recipes.POST_TRAINING:
             recipe = dataclasses.replace(recipe, start=start["id"])
         base = self.models[recipe.start] if recipe.start else self.task.model
         ident, name = len(self.candidates) + 1, recipe.name
@@ -334,9 +335,11 @@ def optimize(
 
     Candidates, cheapest first: every post-training quantization the target
     takes (`dynamic`, `float16`, `int8` on `edge-cpu`; `int8` only on the
-    all-integer targets), then magnitude pruning to 50/75/90% fine-tuned
-    for `epochs`, then quantization-aware training (where the target takes
-    int8). A pruning or QAT step starts from the best candidate so far.
+    all-integer targets), then one-shot pruning (Wanda, SparseGPT; 50%,
+    75%), then magnitude pruning to 50/75/90% fine-tuned for `epochs`, then
+    quantization-aware training (where the target takes int8). A pruning or
+    QAT step starts from the step before it in its ladder, or from the best
+    candidate so far.
     Each candidate is a checked export for `target`, judged on the file's
     own accuracy (perplexity for a language model) on `validation_data`:
     a candidate below the floor is rejected (never picked) and stops its
