@@ -27,7 +27,7 @@ def _digits_search(flavor, model, digits, out_dir):
             validation_data=(x_test, y_test),
             target="edge-cpu",
             max_accuracy_drop=0.01,
-            budget_minutes=0.75,
+            budget_minutes=0.5,
             out_dir=out_dir,
             epochs=1,
             verbose=False,
@@ -144,7 +144,8 @@ def test_same_seed_same_candidates(digits, tmp_path):
             model,
             (x_train, y_train),
             validation_data=(x_test, y_test),
-            target="mcu",
+            target="edge-gpu",
+            max_accuracy_drop=0.0,
             out_dir=tmp_path / str(i),
             epochs=1,
             seed=3,
@@ -155,7 +156,7 @@ def test_same_seed_same_candidates(digits, tmp_path):
     figures = [[(c["name"], c["accuracy"], c["size_bytes"]) for c in r.candidates] for r in runs]
     assert figures[0] == figures[1]
     assert any(c["recipe"]["epochs"] for c in runs[0].candidates), figures[0]
-    assert {c["quantization"] for c in runs[0].candidates} == {"int8"}  # mcu: int8 only
+    assert {c["quantization"] for c in runs[0].candidates} == {"float16"}  # edge-gpu: float16
 
 
 # ---- bad input: refused before any work, with a TfgreenError naming the argument
@@ -232,3 +233,47 @@ def test_language_model_bad_input(flavor, text_data, tmp_path):
         tfgreen.optimize(
             lm, small_ids, validation_data=small_ids, max_perplexity_ratio=0.9, out_dir=tmp_path
         )
+
+
+# ---- the command line
+
+
+def test_cli_optimize_runs_and_writes_the_report(tmp_path, python_run):
+    from tfgreen.models import small_mlp
+
+    (x_train, y_train), _ = tfgreen.datasets.load_digits(flat=True)
+    model = small_mlp(hidden=(16,), seed=0)
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(x_train, y_train, epochs=3, verbose=0)
+    model.save(tmp_path / "mlp.keras")
+    out = tmp_path / "out"
+    done = python_run(
+        "-m", "tfgreen", "optimize", str(tmp_path / "mlp.keras"), "--data", "digits-flat",
+        "--target", "mcu", "--budget-minutes", "0.1", "--out", str(out),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "pick       int8" in done.stdout
+    saved = json.loads((out / "search.json").read_text())
+    assert saved["target"] == "mcu" and saved["best"]["quantization"] == "int8"
+    assert (out / "optimize.md").is_file() and (out / "accuracy_vs_energy.png").is_file()
+
+
+@pytest.mark.parametrize(
+    "extra, match",
+    [
+        (["--target", "toaster"], "Unknown target"),
+        (["--max-accuracy-drop", "2"], "max_accuracy_drop"),
+        (["--train", "missing.npz"], "--train` and `--validation` go together"),
+    ],
+)
+def test_cli_optimize_bad_input_exits_2_with_one_line(tmp_path, python_run, extra, match):
+    from tfgreen.models import small_mlp
+
+    small_mlp(hidden=(4,)).save(tmp_path / "m.keras")
+    done = python_run(
+        "-m", "tfgreen", "optimize", str(tmp_path / "m.keras"), "--data", "digits-flat",
+        "--out", str(tmp_path / "out"), *extra,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr[-2000:]
+    lines = [line for line in done.stderr.splitlines() if line.startswith("tfgreen optimize")]
+    assert len(lines) == 1 and match in lines[0], done.stderr[-2000:]
