@@ -44,7 +44,7 @@ import tfgreen
 
 print("tfgreen", tfgreen.__version__, "| quick mode" if QUICK else "| full mode")
 EPOCHS = 3 if QUICK else 10           # training of the model we start from
-BUDGET = 0.75 if QUICK else None      # minutes for the digits search (None: no limit)
+BUDGET = 0.5 if QUICK else None       # minutes for the digits search (None: no limit)
 FINE_TUNE = 1 if QUICK else 2         # epochs of each pruning / QAT fine-tune""",
     ),
     (
@@ -163,7 +163,7 @@ lm.compile(keras.optimizers.Adam(1e-2), keras.losses.SparseCategoricalCrossentro
 lm.fit(x, y, sample_weight=weights, batch_size=32, epochs=2, verbose=0)
 val = data.val[:64 if QUICK else 256]
 lm_res = tfgreen.optimize(lm, x, validation_data=val, max_perplexity_ratio=1.03,
-                          budget_minutes=0.4 if QUICK else None, out_dir="lm_search", epochs=1)
+                          budget_minutes=0.3 if QUICK else None, out_dir="lm_search", epochs=1)
 for c in lm_res.candidates:
     ratio = "-" if c.get("perplexity_ratio") is None else f"{c['perplexity_ratio']:.4f}"
     print(f"#{c['id']:<2} {c['name']:34s} {c['status']:9s} ratio {ratio:7s} {c['reason'][:80]}")
@@ -184,7 +184,7 @@ budget.""",
 tk_model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
 tk_model.fit(x_train, y_train, epochs=EPOCHS, batch_size=32, verbose=0)
 tk_res = tfgreen.optimize(tk_model, (x_train, y_train), validation_data=(x_test, y_test),
-                          budget_minutes=0.4 if QUICK else 2.0, out_dir="tk_search",
+                          budget_minutes=0.3 if QUICK else 2.0, out_dir="tk_search",
                           epochs=1, verbose=False)
 print("flavour:", type(tk_model).__module__.split(".")[0], "| tried",
       [c["name"] for c in tk_res.candidates])
