@@ -58,7 +58,7 @@ class _Search:
         self.floor, self.out_dir, self.bar = floor, out_dir, bar
         self.candidates: list[dict] = []
         self.skipped: list[dict] = []
-        self.models: dict[str, object] = {}
+        self.models: dict[int, object] = {}  # candidate id -> its Keras model
         self.best: dict | None = None
         self.reference: dict | None = None
         self.deadline: float | None = None
@@ -103,8 +103,6 @@ class _Search:
 
     def _judge(self, record: dict) -> None:
         """Sets `status`/`reason` by the floor, and the quality figures against the reference."""
-        if self.reference is None:
-            return
         if self.task.language_model:
             ratio = record["perplexity"] / self.reference["perplexity"]
             record["perplexity_ratio"] = ratio
