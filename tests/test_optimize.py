@@ -252,9 +252,9 @@ def test_cli_optimize_runs_and_writes_the_report(tmp_path, python_run):
         "--target", "mcu", "--budget-minutes", "0.1", "--out", str(out),
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
-    assert "pick       int8" in done.stdout
     saved = json.loads((out / "search.json").read_text())
-    assert saved["target"] == "mcu" and saved["best"]["quantization"] == "int8"
+    assert saved["target"] == "mcu" and saved["best"]["quantization"] == "int8"  # mcu: int8 only
+    assert f"pick       {saved['best']['name']} -> {saved['best']['path']}" in done.stdout
     assert (out / "optimize.md").is_file() and (out / "accuracy_vs_energy.png").is_file()
 
 
