@@ -32,6 +32,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import sys
 import warnings
@@ -40,7 +41,7 @@ from collections.abc import Callable
 import numpy as np
 
 from tfgreen import _lm, _validate
-from tfgreen.errors import TfgreenValueError, UnsupportedLayerError, message
+from tfgreen.errors import CalibrationError, TfgreenValueError, UnsupportedLayerError, message
 from tfgreen.flavor import keras_for
 from tfgreen.pruning import _saliency
 from tfgreen.pruning._clone import nested_layers
@@ -157,12 +158,50 @@ def _batches(model, keras, calibration_data) -> tuple[list, Callable]:
         )
         size = max(1, _TOKENS // ids.shape[1])
         return [ids[i : i + size] for i in range(0, len(ids), size)], feed
-    from tfgreen.quantization.calibration import prepare_calibration
-
-    arrays = prepare_calibration(model, calibration_data, max_samples=None).arrays
+    arrays = _input_arrays(model, calibration_data)
     size = max(1, _TOKENS // max(1, int(np.prod(arrays[0].shape[1:-1]))))  # rows per sample
     batches = [[a[i : i + size] for a in arrays] for i in range(0, len(arrays[0]), size)]
     return batches, (lambda batch: batch[0] if len(batch) == 1 else batch)
+
+
+def _bad_inputs(what: str, expected: str, fix: str, **received) -> CalibrationError:
+    return CalibrationError(message(what, expected, fix, **received))
+
+
+def _input_arrays(model, data) -> list[np.ndarray]:
+    """Checked calibration arrays of a model not fed token ids: one per input, finite."""
+    inputs = list(model.inputs)
+    arrays = list(data) if isinstance(data, (list, tuple)) else [data]
+    if len(arrays) != len(inputs) or not all(isinstance(a, np.ndarray) for a in arrays):
+        raise _bad_inputs(
+            "`calibration_data` must be numpy arrays, one per model input",
+            f"{len(inputs)} array(s) shaped like the model's inputs, samples on axis 0",
+            "Pass for example calibration_data=x_train[:256]",
+            calibration_data=type(data).__name__,
+        )
+    for array, tensor in zip(arrays, inputs, strict=True):
+        shape = tuple(tensor.shape)
+        fits = array.ndim == len(shape) and all(
+            want is None or want == got
+            for want, got in zip(shape[1:], array.shape[1:], strict=True)
+        )
+        if not fits or not len(array) or not np.issubdtype(array.dtype, np.number):
+            raise _bad_inputs(
+                "`calibration_data` does not fit the model's input",
+                f"a non-empty numeric array of shape {(None, *shape[1:])}",
+                "Pass samples of the data the model was trained on",
+                shape=array.shape,
+                dtype=str(array.dtype),
+            )
+        bad = np.flatnonzero(~np.isfinite(array.reshape(len(array), -1)).all(axis=1))
+        if len(bad):
+            raise _bad_inputs(
+                f"`calibration_data` holds NaN or Inf, first in sample {int(bad[0])}",
+                "finite values",
+                "Drop or repair those samples",
+                sample=int(bad[0]),
+            )
+    return arrays
 
 
 def _structure_problem(kernel: Kernel, m_by_n) -> str | None:
@@ -202,7 +241,7 @@ def _targets(model, keras, chosen: list, explicit: bool, embeddings: bool, metho
                     message(
                         f"Layer '{kernel.path}' {problem}",
                         f"kernels method='{method}' can prune"
-                        + ("" if m_by_n is None else f", with input channels divisible by n"),
+                        + ("" if m_by_n is None else ", with input channels divisible by n"),
                         "Leave it out of `layers`, or use method='magnitude' / structure=None",
                         layer=top.name,
                     )
@@ -252,7 +291,7 @@ def _copy(model):
     return twin
 
 
-class _hooked:
+class _Hooked:
     """Inside it, each layer's `call` first hands its input to `record(layer, input)`."""
 
     def __init__(self, layers: list, record: Callable):
@@ -277,10 +316,8 @@ class _hooked:
 
 
 def _run(model, feed: Callable, batch) -> None:
-    try:
+    with contextlib.suppress(_Seen):  # the hook got its input: the rest need not run
         model(feed(batch), training=False)
-    except _Seen:
-        pass
 
 
 def _groups(model, feed, batch, targets: list[_Target]) -> list[tuple[list[_Target], bool]]:
@@ -292,7 +329,7 @@ def _groups(model, feed, batch, targets: list[_Target]) -> list[tuple[list[_Targ
     """
     calls: list[tuple] = []  # (layer, input), inputs kept alive so their ids stay unique
     by_layer = {id(t.kernel.layer): t for t in targets}
-    with _hooked([t.kernel.layer for t in targets], lambda layer, x: calls.append((layer, x))):
+    with _Hooked([t.kernel.layer for t in targets], lambda layer, x: calls.append((layer, x))):
         _run(model, feed, batch)
     counts: dict[int, int] = {}
     for layer, _ in calls:
@@ -332,7 +369,7 @@ def _statistics(model, feed, batches: list, group: list[_Target], shared: bool, 
         if not shared:
             raise _Seen
 
-    with _hooked([first.kernel.layer], record):
+    with _Hooked([first.kernel.layer], record):
         for batch in batches:
             _run(model, feed, batch)
     return stats
@@ -418,7 +455,11 @@ def prune_oneshot(
                 _assign(kernel, _saliency.magnitude_along(value, kernel.axis, sparsity, m_by_n))
                 bar.update()
             return twin
-        for group, shared in _groups(twin, feed, batches[0], targets):
+        # The call order from one sample: every layer's input is held for this pass only.
+        first = (
+            batches[0][:1] if isinstance(batches[0], np.ndarray) else [a[:1] for a in batches[0]]
+        )
+        for group, shared in _groups(twin, feed, first, targets):
             stats = _statistics(twin, feed, batches, group, shared, method == "sparsegpt")
             for target in group:
                 kernel, layout = target.kernel, target.layout
