@@ -28,6 +28,7 @@ _LAZY = {
     "ConstantSparsity": "tfgreen.pruning",
     "PruningSchedule": "tfgreen.pruning",
     "compare": "tfgreen.comparison",
+    "optimize": "tfgreen.search",
     "estimate_energy": "tfgreen.energy.estimate",
     "export_tflite": "tfgreen.export.exporter",
     "ExportReport": "tfgreen.export.exporter",
@@ -38,7 +39,6 @@ _LAZY = {
     "quantize": "tfgreen.quantization",
     "Distiller": "tfgreen.distillation",
     "perplexity": "tfgreen.perplexity",
-    "optimize": "tfgreen.search",
     "Comparison": "tfgreen.report",
 }
 _SUBMODULES = ("callbacks", "datasets", "distribute", "models")
