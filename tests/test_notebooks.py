@@ -34,6 +34,7 @@ EXPECTED = [
     "07_distributed",
     "08_language_model",
     "10_optimizers_and_energy",
+    "11_optimize",
 ]
 _TFGREEN_NAME = re.compile(r"\btfgreen\.([A-Za-z_]\w*)(?:\.([A-Za-z_]\w*))?")
 
@@ -206,6 +207,19 @@ def _check_08(s):
     assert s["tf_keras_edge_cpu_perplexity_ratio"] <= 1.03
 
 
+def _check_11(s):
+    # The search tried >= 4 recipes and picked a file within the floor, re-measured, that costs
+    # no more estimated energy than a plain int8 export; the LM pick keeps perplexity within 3%.
+    assert s["recipes_tried"] >= 4
+    assert s["pick_remeasured_accuracy"] >= s["reference_remeasured_accuracy"] - 0.01 - 1e-9
+    assert s["pick_remeasured_accuracy"] == pytest.approx(s["pick_accuracy"])
+    assert s["pick_joules_estimate"] <= s["plain_int8_joules_estimate"]
+    assert s["pick_joules_measured"] > 0 and s["pick_on_pareto"]
+    assert "optimize.md" in s["report_files"] and "accuracy_vs_energy.png" in s["report_files"]
+    assert s["lm_pick_ratio"] <= 1.03
+    assert s["tf_keras_pick_accuracy"] >= s["tf_keras_floor"]
+
+
 CHECKS = {
     "01_seed_example": _check_01,
     "02_pruning": _check_02,
@@ -216,6 +230,7 @@ CHECKS = {
     "07_distributed": _check_07,
     "08_language_model": _check_08,
     "10_optimizers_and_energy": _check_10,
+    "11_optimize": _check_11,
 }
 
 

@@ -28,6 +28,7 @@ _LAZY = {
     "ConstantSparsity": "tfgreen.pruning",
     "PruningSchedule": "tfgreen.pruning",
     "compare": "tfgreen.comparison",
+    "optimize": "tfgreen.search",
     "estimate_energy": "tfgreen.energy.estimate",
     "export_tflite": "tfgreen.export.exporter",
     "ExportReport": "tfgreen.export.exporter",

@@ -35,6 +35,7 @@ _COMMANDS = {
         "show a .tflite file's ops, tensors, dtypes, sparsity",
     ),
     "bench": ("tfgreen.cli.bench", "time a .tflite file with LiteRT (p50/p90)"),
+    "optimize": ("tfgreen.cli.optimize", "search for the cheapest .tflite that keeps accuracy"),
     "targets": ("tfgreen.cli.targets", "list the built-in device targets"),
 }
 
