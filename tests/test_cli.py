@@ -45,16 +45,27 @@ def test_demo_quick_runs_the_whole_pipeline(tmp_path, python_run):
     for png in sorted(out.glob("*.png")):
         assert matplotlib.image.imread(png).shape[0] > 100
     assert len(list(out.glob("*.png"))) >= 3
-    # The language-model pipeline: tiny GPT, pruned, QAT, exported, compared by perplexity.
+    # The language-model pipeline: tiny GPT, Wanda, int8 weights, distilled, exported, generated.
     lm_rows = {
         row["model"]: row
         for row in json.loads((out / "language_model" / "comparison.json").read_text())["rows"]
     }
-    assert {"LM (keras)", "LM edge-cpu", "pruned+QAT LM edge-cpu"} <= set(lm_rows)
-    assert lm_rows["LM (keras)"]["perplexity"] < 400  # trained: below the uniform 512
-    assert lm_rows["LM edge-cpu"]["perplexity"] < 1.03 * lm_rows["LM (keras)"]["perplexity"]
-    assert lm_rows["pruned+QAT LM edge-cpu"]["size_kb"] < lm_rows["LM cpu float32"]["size_kb"] / 2
+    assert {
+        "LM (keras)",
+        "LM edge-cpu",
+        "Wanda 50% LM edge-cpu",
+        "int8-weight LM edge-cpu",
+        "student LM edge-cpu",
+    } <= set(lm_rows)
+    keras_ppl = lm_rows["LM (keras)"]["perplexity"]
+    assert keras_ppl < 400  # trained: below the uniform 512
+    assert lm_rows["LM edge-cpu"]["perplexity"] < 1.03 * keras_ppl
+    assert lm_rows["Wanda 50% LM edge-cpu"]["sparsity"] >= 0.3  # 50% of the block kernels
+    for name in ("int8-weight LM edge-cpu", "student LM edge-cpu"):
+        assert lm_rows[name]["size_kb"] < lm_rows["LM cpu float32"]["size_kb"] / 2, name
+    assert lm_rows["LM edge-cpu"]["decode_tokens_per_second"] > 0
     notes = (out / "language_model" / "report.md").read_text()
+    assert "greedy text, edge-cpu file on LiteRT: 'The return statement" in notes
     assert "LM mcu: refused" in notes and "worst_tensors" in notes
 
 

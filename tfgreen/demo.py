@@ -10,10 +10,12 @@ tracked with CodeCarbon (an estimate where the machine has no energy counter).
 
 Then the language-model pipeline, in `out/language_model/`: a small causal
 transformer (`tfgreen.models.tiny_gpt`) trained on the bundled text, pruned
-to 50% (attention and feed-forward kernels), fine-tuned quantization-aware,
-exported for `cpu` and `edge-cpu` (an `mcu` export is tried and its refusal
-recorded), and compared by perplexity, next-token agreement, size, tokens per
-second and joules per token, with a few lines of greedy text from each model.
+one-shot to 50% with Wanda (no retraining), weight-quantized to int8
+(`tfgreen.quantize`), distilled token by token into a student half as wide,
+exported for `cpu` and `edge-cpu` with a KV cache (`generate=True`; an `mcu`
+export is tried and its refusal recorded), a sample generated from the
+edge-cpu file on LiteRT, and everything compared by perplexity, next-token
+agreement, size, tokens per second and joules per token.
 The `tfgreen demo` command is `tfgreen.cli.demo`.
 """
 
@@ -32,8 +34,8 @@ _EPOCHS = {
 }
 # The language model: windows of text, training windows used, epochs per stage.
 _LM = {
-    "full": {"seq_len": 64, "embed_dim": 64, "windows": None, "train": 6, "prune": 3, "qat": 1},
-    "quick": {"seq_len": 32, "embed_dim": 32, "windows": 1024, "train": 2, "prune": 1, "qat": 1},
+    "full": {"seq_len": 64, "embed_dim": 64, "windows": None, "train": 6, "distill": 6},
+    "quick": {"seq_len": 32, "embed_dim": 32, "windows": 1024, "train": 2, "distill": 2},
 }
 _PROMPT = "The return statement"
 _NOTE_CHARS = 900  # a refusal's headline, the named tensors and the figures
@@ -104,54 +106,67 @@ def _language_model(out: Path, quick: bool, seed: int, started: float):
     lm.compile(keras.optimizers.Adam(1e-2), loss)
     lm_tracker = _fit(lm, x, y, plan["train"], [], "tiny GPT on the text", started, weights)
 
-    pruned = tfgreen.prune(lm, sparsity=0.5)
-    pruned.compile(keras.optimizers.Adam(1e-3), loss)
-    prune_tracker = _fit(
-        pruned,
-        x,
-        y,
-        plan["prune"],
-        [tfgreen.callbacks.Pruning()],
-        "pruning attention and feed-forward to 50%",
-        started,
-        weights,
+    _step("one-shot Wanda pruning to 50% (64 calibration windows, no retraining)", started)
+    wanda = tfgreen.prune(lm, sparsity=0.5, method="wanda", calibration_data=x[:64])
+    _step("int8 weights with tfgreen.quantize (Keras 3 model.quantize, checked)", started)
+    int8 = tfgreen.quantize(lm, "int8", validation_data=val[:64])
+    student = tiny_gpt(
+        vocab_size=512,
+        seq_len=plan["seq_len"],
+        embed_dim=plan["embed_dim"] // 2,
+        ff_dim=plan["embed_dim"],
+        num_layers=1,
+        seed=seed + 1,
     )
-    slim = tfgreen.strip(pruned)
-    qat = tfgreen.quantize_aware(slim)
-    qat.compile(keras.optimizers.Adam(1e-4), loss)
-    qat_tracker = _fit(qat, x, y, plan["qat"], [], "quantization-aware fine-tune", started, weights)
+    distiller = tfgreen.Distiller(teacher=lm, student=student, temperature=2.0)
+    distiller.compile(keras.optimizers.Adam(1e-2))
+    distill_tracker = _fit(
+        distiller, x, y, plan["distill"], [], "distilling a student half as wide", started, weights
+    )
 
     exports = [
-        ("LM cpu float32", lm, "cpu"),
-        ("LM edge-cpu", lm, "edge-cpu"),
-        ("pruned LM edge-cpu", slim, "edge-cpu"),
-        ("pruned+QAT LM edge-cpu", qat, "edge-cpu"),
-        ("LM mcu", lm, "mcu"),
+        ("LM cpu float32", lm, "cpu", True),
+        ("LM edge-cpu", lm, "edge-cpu", True),
+        ("Wanda 50% LM edge-cpu", wanda, "edge-cpu", False),
+        ("int8-weight LM edge-cpu", int8, "edge-cpu", False),
+        ("student LM edge-cpu", student, "edge-cpu", True),
+        ("LM mcu", lm, "mcu", False),
     ]
     candidates = {"LM (keras)": {"model": lm, "tracker": lm_tracker}}
-    compression = {
-        "training_kwh": prune_tracker.energy_kwh + qat_tracker.energy_kwh,
-        "training_co2_kg": prune_tracker.co2_kg + qat_tracker.co2_kg,
+    training = {
+        "training_kwh": distill_tracker.energy_kwh,
+        "training_co2_kg": distill_tracker.co2_kg,
     }
     notes = []
-    for name, model, target in exports:
-        _step(f"exporting {name}", started)
-        file = out / f"{name.replace(' ', '_').replace('+', '_')}.tflite"
+    for name, model, target, generate in exports:
+        _step(f"exporting {name}" + (" with a KV cache" if generate else ""), started)
+        file = out / f"{name.replace(' ', '_').replace('%', '')}.tflite"
         try:
             report = tfgreen.export_tflite(
-                model, file, target=target, calibration_data=x[:200], validation_data=val
+                model,
+                file,
+                target=target,
+                calibration_data=x[:200],
+                validation_data=val,
+                generate=generate,
             )
         except TargetError as error:
             notes.append(f"{name}: refused. {str(error)[:_NOTE_CHARS]}")
             continue
-        candidates[name] = {"model": report.path, **(compression if model is qat else {})}
+        candidates[name] = {"model": report.path, **(training if model is student else {})}
         tried = ", ".join(f"{a['quantization']} failed {a['failed']}" for a in report.attempts)
         notes.append(
-            f"{name}: {report.quantization}, perplexity ratio {report.perplexity['ratio']:.4f}, "
-            f"next-token agreement {report.next_token_agreement:.3f}"
-            + (f" (tried first: {tried})" if tried else "")
+            f"{name}: {report.quantization}, {report.size_bytes / 1024:.0f} KB, perplexity ratio "
+            f"{report.perplexity['ratio']:.4f}, next-token agreement "
+            f"{report.next_token_agreement:.3f}" + (f" (tried first: {tried})" if tried else "")
         )
-    for label, model in (("float", lm), ("pruned", slim)):
+    prompt = data.tokenizer.encode(_PROMPT)
+    if "LM edge-cpu" in candidates:
+        _step("generating on LiteRT from the edge-cpu file (prefill + cached decode)", started)
+        new = tfgreen.generate(candidates["LM edge-cpu"]["model"], prompt, max_new_tokens=16)
+        text = data.tokenizer.decode([*prompt, *new])
+        notes.append(f"greedy text, edge-cpu file on LiteRT: {text!r}")
+    for label, model in (("float", lm), ("Wanda 50%", wanda), ("student", student)):
         notes.append(
             f"greedy text, {label} Keras model: {_greedy(model, data.tokenizer, _PROMPT, 16)!r}"
         )
@@ -160,7 +175,10 @@ def _language_model(out: Path, quick: bool, seed: int, started: float):
         candidates, val, runs=20 if quick else 100, energy_seconds=0.3 if quick else 1.0
     )
     result.notes.extend(notes)
-    result.save(out, title="tfgreen demo: tiny GPT on bundled text, pruned, QAT, exported")
+    result.save(
+        out,
+        title="tfgreen demo: tiny GPT on bundled text, Wanda, int8 weights, distilled, exported",
+    )
     print(result.to_text())
     return result
 
