@@ -40,6 +40,7 @@ def test_demo_quick_runs_the_whole_pipeline(tmp_path, python_run):
     for name in ("pruned_QAT_mcu.cc", "pruned_QAT_vehicle-ecu.tflite.json"):
         assert (out / name).stat().st_size > 0
     report = (out / "report.md").read_text()
+    assert "tfgreen.optimize picked" in report and (out / "optimize" / "optimize.md").exists()
     table = [line for line in report.splitlines() if line.startswith("| ")][2:]
     assert len(table) == 6
     for png in sorted(out.glob("*.png")):
