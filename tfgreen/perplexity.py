@@ -87,12 +87,15 @@ def _keras_logits(model) -> _Logits:
 
 def _tflite_logits(content: bytes) -> _Logits:
     from tfgreen.tflite.isolated import IsolatedRunner
+    from tfgreen.tflite.read import read_tflite
 
+    read_tflite(content)  # a corrupted file is one TfliteFileError before LiteRT sees it
     runner = IsolatedRunner(content)  # a file that crashes LiteRT can't kill the caller
-    signature = runner.inputs[0]["shape_signature"]
-    output = runner.outputs[0]["shape_signature"]
-    integer = np.issubdtype(np.dtype(runner.inputs[0]["dtype"]), np.integer)
-    if len(runner.inputs) != 1 or len(signature) != 2 or not integer or len(output) != 3:
+    single = len(runner.inputs) == 1 and len(runner.outputs) >= 1
+    signature = runner.inputs[0]["shape_signature"] if single else []
+    output = runner.outputs[0]["shape_signature"] if single else []
+    integer = single and np.issubdtype(np.dtype(runner.inputs[0]["dtype"]), np.integer)
+    if not single or len(signature) != 2 or not integer or len(output) != 3:
         raise TfgreenTypeError(
             message(
                 "The .tflite file is not a language model",

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from tfgreen._validate import number
-from tfgreen.errors import TfgreenValueError, message
+from tfgreen.errors import TfgreenValueError, TfliteFileError, message
 from tfgreen.tflite.read import existing_tflite, float_ops, read_tflite, tensor_details
 from tfgreen.tflite.verify import check_manifest
 
@@ -26,14 +26,24 @@ __all__ = ["inspect_tflite"]
 def _run_isolated(path: Path, timeout: float) -> dict:
     from tfgreen.tflite.isolated import IsolatedRunner
 
-    runner = IsolatedRunner(path, timeout=timeout)
     try:
-        sample = runner.sample_inputs(random=False)
-        outputs = runner.predict(sample)
-        outputs = outputs if isinstance(outputs, list) else [outputs]
-        latency = runner.latency_ms(sample, runs=10, warmup=2)["p50"]
-    finally:
-        runner.close()
+        runner = IsolatedRunner(path, timeout=timeout)
+        try:
+            sample = runner.sample_inputs(random=False)
+            outputs = runner.predict(sample)
+            outputs = outputs if isinstance(outputs, list) else [outputs]
+            latency = runner.latency_ms(sample, runs=10, warmup=2)["p50"]
+        finally:
+            runner.close()
+    except TfliteFileError as error:
+        raise TfliteFileError(
+            message(
+                "LiteRT could not run the .tflite file (in an isolated process)",
+                "a valid TFLite model that runs on zeros",
+                "Re-export the model; the file may be corrupted or hostile",
+                reason=str(error).split(". Expected")[0][:300],
+            )
+        ) from None
     return {
         "ok": True,
         "latency_ms": latency,
