@@ -179,6 +179,8 @@ def main(argv: list[str] | None = None) -> int:
             content = verify(args.model, manifest)
         inputs = [np.asarray(a, dtype="float32") for a in _load_inputs(args.input)]
         interpreter = load_interpreter(content, args.threads)
+        if not interpreter.get_input_details() or not interpreter.get_output_details():
+            raise KitError("the model has no inputs or no outputs; the file is corrupted")
         if len(inputs) != len(interpreter.get_input_details()):
             raise KitError(
                 f"the model has {len(interpreter.get_input_details())} input(s), the file gives {len(inputs)}"
