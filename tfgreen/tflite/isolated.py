@@ -123,12 +123,10 @@ def _handle(runner, header: dict, arrays: list[np.ndarray]) -> tuple[dict, list[
         outputs = runner.predict(arrays, batch_size=header["batch_size"])
         single = not isinstance(outputs, list)
         return {"single": single}, [outputs] if single else outputs
-    if op == "latency_ms":
-        return {
-            "result": runner.latency_ms(
-                arrays, runs=header["runs"], warmup=header["warmup"], progress=header["progress"]
-            )
-        }, []
+    if op == "time_loop":
+        return {"result": runner.time_loop(arrays, **header["options"])}, []
+    if op == "tensor_shapes":
+        return {"result": {str(k): v for k, v in runner.tensor_shapes().items()}}, []
     if op == "raw_tensors":
         return {}, runner.raw_tensors(arrays, header["indices"])
     if op == "sample_inputs":
@@ -310,8 +308,32 @@ class IsolatedRunner:
 
     def latency_ms(self, x, runs: int = 50, warmup: int = 5, progress: bool = False) -> dict:
         """`TfliteRunner.latency_ms`, timed inside the child."""
-        header = {"op": "latency_ms", "runs": runs, "warmup": warmup, "progress": progress}
-        return self._call(header, self._arrays(x))[0]["result"]
+        figures = self.time_loop(x, runs=runs, warmup=warmup, progress=progress)
+        return {key: figures[key] for key in ("p50", "p90", "mean")}
+
+    def time_loop(
+        self,
+        x,
+        runs: int | None = 50,
+        warmup: int = 5,
+        seconds: float | None = None,
+        end_to_end: bool = False,
+        progress: bool = False,
+    ) -> dict:
+        """`TfliteRunner.time_loop`, timed inside the child (no pipe in the timed calls)."""
+        options = {
+            "runs": runs,
+            "warmup": warmup,
+            "seconds": seconds,
+            "end_to_end": end_to_end,
+            "progress": progress,
+        }
+        return self._call({"op": "time_loop", "options": options}, self._arrays(x))[0]["result"]
+
+    def tensor_shapes(self) -> dict[int, list[int]]:
+        """`TfliteRunner.tensor_shapes`, from the child."""
+        shapes = self._call({"op": "tensor_shapes"}, [])[0]["result"]
+        return {int(k): [int(v) for v in shape] for k, shape in shapes.items()}
 
     def raw_tensors(self, sample, indices: list[int]) -> list[np.ndarray]:
         """`TfliteRunner.raw_tensors`, in the child."""
@@ -338,26 +360,34 @@ def _stop(sock: socket.socket, pid: int) -> int:
 
 
 def vetted_runner(model: str | Path | bytes, num_threads: int = 1):
-    """An in-process `TfliteRunner`, after the file ran once in a child.
+    """The runner for a file: in-process only if this process exported it itself.
 
-    For loops of many calls where a pipe per call would distort the figure
-    (energy per inference): the file is first loaded and run on
-    `sample_inputs` in an `IsolatedRunner`; only if that survives is it
-    loaded in the caller's process.
+    Bytes that `export_tflite` wrote in this process (after running them in
+    a child in its checks; `tfgreen.tflite.verify.is_verified`), with a
+    matching manifest when given as a path, run in a `TfliteRunner` in the
+    caller's process. Every other file gets an `IsolatedRunner`. Both have
+    `predict`, `time_loop` (timed where the interpreter runs, so no pipe is
+    in the timed calls), `sample_inputs`, `tensor_shapes`, `inputs` and
+    `outputs`; `benchmarks/bench_isolation.py` measures that the two
+    give the same latency for the same file.
 
     Args:
         model: Path to a `.tflite` file, or its bytes.
         num_threads: Interpreter threads. Defaults to `1`.
 
     Returns:
-        A `TfliteRunner`.
+        A `TfliteRunner` or an `IsolatedRunner`.
     """
+    from tfgreen.tflite.read import existing_tflite
     from tfgreen.tflite.runner import TfliteRunner
+    from tfgreen.tflite.verify import check_manifest, is_verified
 
-    child = IsolatedRunner(model, num_threads=num_threads)
-    try:
-        child.predict(child.sample_inputs())
-    finally:
-        child.close()
-    return TfliteRunner(model, num_threads=num_threads)
-
+    if isinstance(model, (bytes, bytearray)):
+        data, manifest = bytes(model), "ok"
+    else:
+        path = existing_tflite(model)
+        data = path.read_bytes()
+        manifest = check_manifest(path, data)  # a mismatching set is refused here
+    if manifest == "ok" and is_verified(data):
+        return TfliteRunner(data, num_threads=num_threads)
+    return IsolatedRunner(data, num_threads=num_threads)
