@@ -4,6 +4,7 @@ import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import flatbuffers
 import numpy as np
@@ -162,3 +163,68 @@ def test_vehicle_ecu_softmax_1000_is_a_target_error_not_an_abort(tmp_path, flavo
             validation_data=(x, np.arange(16)),
         )
     assert not (tmp_path / "m.tflite").exists()
+
+
+def test_fast_path_only_for_files_this_process_exported(tmp_path, dense_tflite):
+    """In-process only for bytes export_tflite wrote here; a forged manifest is not enough."""
+    import hashlib
+    import json
+
+    import keras
+
+    import tfgreen
+    from tfgreen.tflite.isolated import vetted_runner
+    from tfgreen.tflite.runner import TfliteRunner
+
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(4)])
+    report = tfgreen.export_tflite(model, tmp_path / "ours.tflite", target="cpu")
+    ours = vetted_runner(report.path)
+    assert isinstance(ours, TfliteRunner)
+    forged = tmp_path / "forged.tflite"
+    forged.write_bytes(dense_tflite)
+    manifest = {"sha256": hashlib.sha256(dense_tflite).hexdigest(), "size_bytes": len(dense_tflite)}
+    (tmp_path / "forged.tflite.json").write_text(json.dumps(manifest))
+    theirs = vetted_runner(forged)
+    assert isinstance(theirs, IsolatedRunner)
+    x = np.ones((1, 8), "float32")
+    # both time where the interpreter runs; the figures are the interpreter's own
+    for runner in (ours, theirs):
+        figures = runner.time_loop(x, runs=20)
+        assert figures["runs"] == 20 and 0 < figures["p50"] < 50
+    theirs.close()
+    data = bytearray(Path(report.path).read_bytes())
+    data[-1] ^= 1
+    Path(report.path).write_bytes(bytes(data))
+    with pytest.raises(TfliteFileError, match="does not match its manifest"):
+        vetted_runner(report.path)
+
+
+@pytest.fixture(scope="module")
+def endless_tflite() -> bytes:
+    """A real file that never finishes: a WHILE loop whose condition stays true."""
+    import tensorflow as tf
+
+    @tf.function(input_signature=[tf.TensorSpec([1, 4], tf.float32)])
+    def endless(x):
+        return tf.while_loop(lambda v: tf.reduce_sum(v) > -1.0, lambda v: v + 1.0, [x])[0]
+
+    return tf.lite.TFLiteConverter.from_concrete_functions([endless.get_concrete_function()]).convert()
+
+
+def test_a_hanging_call_is_killed_and_reported_in_one_line(tmp_path, endless_tflite):
+    """Per-call timeout: the child is killed after `timeout` s, the runner is closed."""
+    import time
+
+    runner = IsolatedRunner(endless_tflite, timeout=1.5)
+    sample = runner.sample_inputs(random=False)  # calls that finish are unaffected
+    start = time.monotonic()
+    with pytest.raises(TfliteFileError, match="did not finish in time.*now killed") as caught:
+        runner.predict(sample[0])
+    assert time.monotonic() - start < 10
+    assert len(str(caught.value).splitlines()) == 1 and "operation='predict'" in str(caught.value)
+    with pytest.raises(TfliteFileError, match="is gone"):
+        runner.predict(sample[0])
+    path = tmp_path / "endless.tflite"
+    path.write_bytes(endless_tflite)
+    with pytest.raises(TfliteFileError, match="did not finish in time"):
+        inspect_tflite(path, timeout=1.5)
