@@ -228,3 +228,12 @@ def test_a_hanging_call_is_killed_and_reported_in_one_line(tmp_path, endless_tfl
     path.write_bytes(endless_tflite)
     with pytest.raises(TfliteFileError, match="did not finish in time"):
         inspect_tflite(path, timeout=1.5)
+
+
+def test_bench_progress_bar_comes_from_the_child(tmp_path, dense_tflite, python_run):
+    path = tmp_path / "m.tflite"
+    path.write_bytes(dense_tflite)
+    done = python_run("-m", "tfgreen", "bench", str(path), "--runs", "30")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "invocations" in done.stderr and "30/30" in done.stderr  # tqdm, in the child
+    assert "p50" in done.stdout and "integrity: missing" in done.stdout
