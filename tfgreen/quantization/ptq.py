@@ -263,9 +263,7 @@ def _wrapped(model, batch_size: int | None):
             shape=tuple(t.shape[1:]),
             batch_size=batch_size,
             dtype=t.dtype,
-            name=f"input_{i:02d}"
-            if several
-            else _ascii_name(_input_name(t)),
+            name=f"input_{i:02d}" if several else _ascii_name(_input_name(t)),
         )
         for i, t in enumerate(model.inputs)
     ]

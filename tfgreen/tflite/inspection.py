@@ -23,6 +23,7 @@ from tfgreen.tflite.verify import check_manifest
 
 __all__ = ["inspect_tflite"]
 
+
 def _run_isolated(path: Path, timeout: float) -> dict:
     from tfgreen.tflite.isolated import IsolatedRunner
 
