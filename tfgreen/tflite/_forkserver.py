@@ -20,6 +20,8 @@ Protocol, on a Unix `SOCK_SEQPACKET` socket pair (one message per request):
   `subprocess` reports it).
 - `kill PID`: SIGKILL, only if the pid is a live child of the server (no
   pid reuse races). Answer: `ok`.
+- `free PID`: the caller closed that child normally and needs no exit
+  code; the server reaps it without keeping one. Answer: `ok`.
 
 When the caller goes away (its end closes), the server kills the children
 it still has and exits. SIGINT is ignored by the server and its children:
@@ -39,7 +41,7 @@ import threading
 import time
 from pathlib import Path
 
-__all__ = ["spawn", "wait", "kill", "main"]
+__all__ = ["spawn", "wait", "kill", "free", "main"]
 
 _ROOT = Path(__file__).resolve().parents[2]
 _LOCK = threading.Lock()
@@ -103,6 +105,11 @@ def kill(pid: int) -> None:
     _ask(b"kill" + struct.pack("<q", pid))
 
 
+def free(pid: int) -> None:
+    """Lets the server reap a child closed normally, without waiting for it."""
+    _ask(b"free" + struct.pack("<q", pid))
+
+
 def _child(sock: socket.socket, stream: socket.socket, log: int) -> None:
     from tfgreen.tflite.isolated import serve
 
@@ -117,18 +124,21 @@ def _child(sock: socket.socket, stream: socket.socket, log: int) -> None:
         os._exit(code)
 
 
-def _reap(live: set[int], ended: dict[int, int]) -> None:
+def _reap(live: set[int], ended: dict[int, int], freed: set[int]) -> None:
     for pid in list(live):
         done, status = os.waitpid(pid, os.WNOHANG)
         if done:
             live.discard(pid)
-            ended[pid] = os.waitstatus_to_exitcode(status)
+            if pid in freed:
+                freed.discard(pid)
+            else:
+                ended[pid] = os.waitstatus_to_exitcode(status)
 
 
 def _wait(pid: int, seconds: float, live: set[int], ended: dict[int, int]) -> int:
     deadline = time.monotonic() + seconds
     while pid in live and time.monotonic() < deadline:
-        _reap(live, ended)
+        _reap(live, ended, set())
         time.sleep(0.002)
     if pid in live:
         os.kill(pid, signal.SIGKILL)
@@ -149,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
 
     live: set[int] = set()
     ended: dict[int, int] = {}
+    freed: set[int] = set()
     while True:
         try:
             message, fds, _, _ = socket.recv_fds(sock, 64, 2)
@@ -156,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
             break
         if not message:
             break
-        _reap(live, ended)
+        _reap(live, ended, freed)
         if message == b"spawn" and len(fds) == 2:
             stream = socket.socket(fileno=fds[0])
             pid = os.fork()
@@ -169,6 +180,12 @@ def main(argv: list[str] | None = None) -> int:
         elif message.startswith(b"wait"):
             pid, seconds = struct.unpack("<qd", message[4:])
             sock.send(struct.pack("<q", _wait(pid, seconds, live, ended)))
+        elif message.startswith(b"free"):
+            (pid,) = struct.unpack("<q", message[4:])
+            if pid in live:
+                freed.add(pid)
+            ended.pop(pid, None)
+            sock.send(b"ok")
         elif message.startswith(b"kill"):
             (pid,) = struct.unpack("<q", message[4:])
             if pid in live:

@@ -265,7 +265,7 @@ class IsolatedRunner:
         except TimeoutError:
             self._finalizer.detach()
             _forkserver.kill(self._pid)
-            _stop(self._sock, self._pid)
+            _stop(self._sock, self._pid, status=True)
             raise TfliteFileError(
                 message(
                     "LiteRT did not finish in time (in an isolated process, now killed)",
@@ -278,7 +278,7 @@ class IsolatedRunner:
             ) from None
         except (EOFError, OSError, struct.error, ValueError):
             self._finalizer.detach()
-            code = _stop(self._sock, self._pid)
+            code = _stop(self._sock, self._pid, status=True)
             reason = f"signal {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
             raise TfliteFileError(
                 message(
@@ -349,11 +349,18 @@ class IsolatedRunner:
         self._finalizer()
 
 
-def _stop(sock: socket.socket, pid: int) -> int:
-    """Closes the runner's socket; returns how the child ended (killed after 5 s)."""
+def _stop(sock: socket.socket, pid: int, status: bool = False) -> int | None:
+    """Closes the runner's socket; with `status`, returns how the child ended (killed after 5 s).
+
+    Without `status` (a normal close) the child, reading end-of-file, exits on
+    its own and the server reaps it: no waiting.
+    """
     with contextlib.suppress(OSError):
         sock.close()
     try:
+        if not status:
+            _forkserver.free(pid)
+            return None
         return _forkserver.wait(pid, 5.0)
     except OSError:
         return -signal.SIGKILL
