@@ -134,6 +134,10 @@ def test_fast_path_only_for_files_this_process_exported(tmp_path, dense_tflite):
 
 @pytest.fixture(scope="module")
 def endless_tflite() -> bytes:
+    return endless()
+
+
+def endless() -> bytes:
     """A real file that never finishes: a WHILE loop whose condition stays true."""
     import tensorflow as tf
 
