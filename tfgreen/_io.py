@@ -64,12 +64,14 @@ def os_error(error: OSError, what: str, path) -> TfgreenOSError:
         errno.ENAMETOOLONG: "Use a shorter file name",
         errno.ENOSPC: "Free disk space, or write to another disk",
         errno.EDQUOT: "Free disk space, or write to another disk",
+        errno.EFBIG: "Raise the file size limit (ulimit -f), or write a smaller file",
         errno.EROFS: "Write to a writable file system",
         errno.ELOOP: "Fix the symbolic link; it points to itself",
     }
+    full = error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
     return TfgreenOSError(
         message(
-            f"The {what} cannot be accessed: {error.strerror or error}",
+            f"The {what} cannot be {'written' if full else 'accessed'}: {error.strerror or error}",
             "a path that can be read and written",
             fixes.get(error.errno, "Check the path"),
             path=str(path),
@@ -257,9 +259,11 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     try:
         _write_new(tmp, data)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as error:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(error, OSError) and not isinstance(error, TfgreenOSError):
+            raise os_error(error, "file", path) from None
         raise
     return path
 
@@ -330,10 +334,16 @@ def write_set(files: dict[Path, bytes], manifest: Path, manifest_bytes: bytes) -
     folder.mkdir(parents=True, exist_ok=True)
     clean_stale(folder)
     staging = folder / f"{_STAGING}{os.getpid()}-{secrets.token_hex(6)}"
-    os.mkdir(staging, 0o755)
+    try:
+        os.mkdir(staging, 0o755)
+    except OSError as error:
+        raise os_error(error, "output folder", folder) from None
     try:
         for final, data in [*files.items(), (manifest, manifest_bytes)]:
-            _write_new(staging / final.name, data)
+            try:  # disk full, file size limit: nothing of the set has moved yet
+                _write_new(staging / final.name, data)
+            except OSError as error:
+                raise os_error(error, "export file", final) from None
         with _locked(folder):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(manifest)  # from here until the end the set has no manifest

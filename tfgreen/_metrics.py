@@ -37,7 +37,27 @@ PROBABILITIES = "probabilities"
 
 
 def _flat(values) -> np.ndarray:
-    values = np.asarray(values)
+    several = isinstance(values, (list, tuple)) and len(values) > 1
+    if several and all(isinstance(v, np.ndarray) and v.ndim >= 2 for v in values):
+        raise TfgreenValueError(
+            message(
+                "Top-1 accuracy needs a model with one output; this one gives several",
+                "one output tensor of class scores, [n, classes]",
+                "Compare or check a classifier with a single output",
+                outputs=[tuple(v.shape) for v in values],
+            )
+        )
+    try:
+        values = np.asarray(values)
+    except (ValueError, TypeError) as error:
+        raise TfgreenValueError(
+            message(
+                "The model outputs are not one numeric array",
+                "one output tensor of class scores, [n, classes]",
+                "Compare or check a classifier with a single output",
+                error=str(error).splitlines()[0][:200],
+            )
+        ) from None
     return values.reshape(len(values), -1)
 
 

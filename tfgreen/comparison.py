@@ -23,7 +23,6 @@ import numpy as np
 
 from tfgreen import _metrics
 from tfgreen._comparison_data import Data, check_data, check_fits
-from tfgreen._timing import time_calls
 from tfgreen._validate import number, positive_int
 from tfgreen.errors import TfgreenTypeError, TfgreenValueError, message
 from tfgreen.report import Comparison
@@ -181,12 +180,12 @@ def _measure(candidate: _Candidate, data: Data, reference: _Candidate, runs: int
 
     x = data.x
     # latency and energy are timed on the same loop (tfgreen.energy.inference)
-    latency = time_calls(inference_loop(candidate.model, x).call, runs=runs)["p50"]
+    latency = inference_loop(candidate.model, x).time(runs=runs)["p50"]
     if candidate.kind == "tflite":
-        from tfgreen.tflite.isolated import IsolatedRunner
+        from tfgreen.tflite.isolated import vetted_runner
         from tfgreen.tflite.read import read_tflite
 
-        predict = IsolatedRunner(candidate.model).predict
+        predict = vetted_runner(candidate.model).predict
         info = read_tflite(candidate.model)
         params = sum(int(np.prod(t.shape)) for t in info.tensors if t.is_constant)
         raw = candidate.model

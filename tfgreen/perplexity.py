@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from tfgreen import _lm, _metrics, _validate
-from tfgreen.errors import TfgreenTypeError, message
+from tfgreen.errors import TfgreenTypeError, TfliteFileError, message
 from tfgreen.flavor import flavor_of
 
 __all__ = ["perplexity", "next_token_agreement", "next_token_nll"]
@@ -87,12 +87,15 @@ def _keras_logits(model) -> _Logits:
 
 def _tflite_logits(content: bytes) -> _Logits:
     from tfgreen.tflite.isolated import IsolatedRunner
+    from tfgreen.tflite.read import read_tflite
 
+    read_tflite(content)  # a corrupted file is one TfliteFileError before LiteRT sees it
     runner = IsolatedRunner(content)  # a file that crashes LiteRT can't kill the caller
-    signature = runner.inputs[0]["shape_signature"]
-    output = runner.outputs[0]["shape_signature"]
-    integer = np.issubdtype(np.dtype(runner.inputs[0]["dtype"]), np.integer)
-    if len(runner.inputs) != 1 or len(signature) != 2 or not integer or len(output) != 3:
+    single = len(runner.inputs) == 1 and len(runner.outputs) >= 1
+    signature = runner.inputs[0]["shape_signature"] if single else []
+    output = runner.outputs[0]["shape_signature"] if single else []
+    integer = single and np.issubdtype(np.dtype(runner.inputs[0]["dtype"]), np.integer)
+    if not single or len(signature) != 2 or not integer or len(output) != 3:
         raise TfgreenTypeError(
             message(
                 "The .tflite file is not a language model",
@@ -103,15 +106,29 @@ def _tflite_logits(content: bytes) -> _Logits:
         )
     static_batch = int(signature[0]) if signature[0] > 0 else None
 
+    vocab = int(output[-1])
+
     def run(ids):
         if static_batch is None:
-            return runner.predict(ids, batch_size=len(ids))
-        pad = -len(ids) % static_batch
-        padded = np.concatenate([ids, np.zeros((pad, ids.shape[1]), ids.dtype)]) if pad else ids
-        return runner.predict(padded, batch_size=static_batch)[: len(ids)]
+            logits = runner.predict(ids, batch_size=len(ids))
+        else:
+            pad = -len(ids) % static_batch
+            padded = np.concatenate([ids, np.zeros((pad, ids.shape[1]), ids.dtype)]) if pad else ids
+            logits = runner.predict(padded, batch_size=static_batch)[: len(ids)]
+        logits = logits[0] if isinstance(logits, list) else logits
+        if logits.shape != (*ids.shape, vocab):  # a file whose graph lies about its output
+            raise TfliteFileError(
+                message(
+                    "The .tflite file's output does not have the shape it declares",
+                    f"logits of shape {(*ids.shape, vocab)}",
+                    "Re-export the model; the file may be corrupted or hostile",
+                    output_shape=logits.shape,
+                )
+            )
+        return logits
 
     seq_len = int(signature[1]) if signature[1] > 0 else None
-    return _Logits(run, seq_len, int(output[-1]))
+    return _Logits(run, seq_len, vocab)
 
 
 def _logits_source(model_or_tflite) -> _Logits:

@@ -166,19 +166,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=50, help="timed single-sample runs")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--show", type=int, default=10, help="samples whose outputs are printed")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=600.0,
+        help="with --no-verify: seconds the unverified file may run before it is killed",
+    )
     args = parser.parse_args(argv)
     try:
-        if args.runs < 1 or args.threads < 1:
-            raise KitError("--runs and --threads must be >= 1")
+        if args.runs < 1 or args.threads < 1 or not args.timeout > 0:
+            raise KitError("--runs and --threads must be >= 1, --timeout > 0")
         manifest = args.manifest or args.model.with_name(args.model.name + ".json")
         if args.no_verify:
             content = read_regular(args.model, "model file")
             if not os.environ.get("_TFGREEN_KIT_CHILD"):
-                return _run_in_child(argv)
+                return _run_in_child(argv, args.timeout)
         else:
             content = verify(args.model, manifest)
         inputs = [np.asarray(a, dtype="float32") for a in _load_inputs(args.input)]
         interpreter = load_interpreter(content, args.threads)
+        if not interpreter.get_input_details() or not interpreter.get_output_details():
+            raise KitError("the model has no inputs or no outputs; the file is corrupted")
         if len(inputs) != len(interpreter.get_input_details()):
             raise KitError(
                 f"the model has {len(interpreter.get_input_details())} input(s), the file gives {len(inputs)}"
@@ -215,13 +223,24 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _run_in_child(argv: list[str] | None) -> int:
-    """Runs an unverified file in a child copy of this script: a crash of LiteRT is one line."""
+def _run_in_child(argv: list[str] | None, timeout: float) -> int:
+    """Runs an unverified file in a child copy of this script: a crash or a hang is one line."""
     env = dict(os.environ, _TFGREEN_KIT_CHILD="1")
     args = sys.argv[1:] if argv is None else argv
-    code = subprocess.run(
-        [sys.executable, os.path.abspath(__file__), *args], env=env, check=False
-    ).returncode
+    try:
+        code = subprocess.run(
+            [sys.executable, os.path.abspath(__file__), *args],
+            env=env,
+            check=False,
+            timeout=timeout,
+        ).returncode
+    except subprocess.TimeoutExpired:
+        print(
+            f"run_tflite: error: the unverified file ran longer than {timeout:g} s; "
+            "killed (pass --timeout to allow more)",
+            file=sys.stderr,
+        )
+        return 2
     if code < 0:
         name = signal.Signals(-code).name
         print(

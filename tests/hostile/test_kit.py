@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.hostile.test_isolation import _rank20
+from tests.hostile.test_isolation import _rank20, endless
 
 _KIT = str(Path(__file__).resolve().parents[2] / "tflite_export" / "run_tflite.py")
 
@@ -61,3 +61,13 @@ def test_kit_odd_paths_one_line_without_hanging(tmp_path, kind):
         assert "Traceback" not in done.stderr
         assert "not found" not in done.stderr
         assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+def test_kit_no_verify_kills_a_file_that_never_finishes(tmp_path):
+    path = tmp_path / "endless.tflite"
+    path.write_bytes(endless())
+    np.save(tmp_path / "x.npy", np.zeros((1, 4), "float32"))
+    done = _kit(path, "--input", tmp_path / "x.npy", "--no-verify", "--timeout", "3")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.startswith("run_tflite:")]
+    assert len(lines) == 1 and "longer than 3 s; killed" in lines[0], done.stderr

@@ -3,7 +3,8 @@
 Each subcommand is a module of this package, `tfgreen.cli.<command>`, which
 provides `add_arguments(parser)` and `run(args) -> int`; argparse is used
 nowhere else in tfgreen. User errors (any
-`TfgreenError`) print one line on stderr and exit with code 2, never a
+`TfgreenError`, an `OSError` such as a full disk or a name too long, and
+argument errors) print one line on stderr and exit with code 2, never a
 traceback.
 """
 
@@ -40,9 +41,16 @@ _COMMANDS = {
 }
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a usage error in one line (exit 2), like every other CLI error."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Builds the argument parser with every subcommand."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="tfgreen",
         description="Green AI for Keras/TensorFlow: prune, quantize, distil, export "
         "checked .tflite files, account energy and CO2.",

@@ -50,6 +50,10 @@ def run(args: argparse.Namespace) -> int:
     from tfgreen.comparison import compare
     from tfgreen.datasets import load_breast_cancer, load_digits, load_text
 
+    if args.out:
+        from tfgreen._io import check_writable
+
+        check_writable(Path(args.out) / "report.md")  # before the measurements, not after
     if args.data == "text":
         data = load_text(seq_len=args.seq_len, vocab_size=args.vocab_size).val
         described = f"{len(data)} windows of {args.seq_len} token ids"

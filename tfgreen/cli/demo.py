@@ -24,7 +24,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Runs `tfgreen demo` from parsed arguments."""
+    from pathlib import Path
+
+    from tfgreen._io import check_writable
     from tfgreen.demo import run_demo
 
+    out = Path(args.out)
+    if out.is_dir() or not out.exists():  # a file there: run_demo says so
+        check_writable(out / "report.md")  # before minutes of training, not after
     run_demo(args.out, quick=args.quick, seed=args.seed)
     return 0

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tfgreen import _io
 from tfgreen.errors import CalibrationError, TfgreenFileNotFoundError, message
 from tfgreen.quantization.ptq import QUANTIZATIONS
 
@@ -133,6 +134,8 @@ def run(args: argparse.Namespace) -> int:
     from tfgreen.loading import load_model
 
     get_target(args.target)
+    output = Path(args.output)
+    _io.check_writable(output, [output.name + ".json", output.with_suffix(".cc").name])
     calibration = None if args.calibration is None else load_arrays(args.calibration)
     validation = None if args.validation is None else load_arrays(args.validation, labels=True)
     print(f"[tfgreen export] loading {args.model}", flush=True)

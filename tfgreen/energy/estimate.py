@@ -172,17 +172,17 @@ def _graph_facts(data: bytes) -> tuple[set[int], list[list[int]]]:
     once on zeros: a dynamic batch can hide in a reshape's computed shape)."""
     from ai_edge_litert import schema_py_generated as schema
 
-    from tfgreen.tflite.runner import TfliteRunner
+    from tfgreen.tflite.isolated import vetted_runner
 
     graph = schema.Model.GetRootAs(data, 0).Subgraphs(0)
     tensors = [graph.Tensors(i) for i in range(graph.TensorsLength())]
     sparse = {i for i, t in enumerate(tensors) if t.Sparsity() is not None}
     shapes = [[int(d) for d in t.ShapeAsNumpy()] if t.ShapeLength() else [] for t in tensors]
-    runner = TfliteRunner(data)
+    runner = vetted_runner(data)  # a child process unless this process exported the file
     runner.predict(runner.sample_inputs(random=False))
-    for detail in runner.interpreter.get_tensor_details():
-        if detail["index"] < len(shapes):
-            shapes[detail["index"]] = [int(d) for d in detail["shape"]]
+    for index, shape in runner.tensor_shapes().items():
+        if 0 <= index < len(shapes):
+            shapes[index] = shape
     return sparse, shapes
 
 

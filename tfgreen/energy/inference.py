@@ -26,6 +26,7 @@ CPU TDP and load (plus a RAM power model), and `method` says so.
 
 from __future__ import annotations
 
+import functools
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -100,17 +101,34 @@ class InferenceLoop:
     Attributes:
         kind: `"tflite"` or `"keras"`.
         call: Runs one inference (no arguments): `interpreter.invoke()` with
-            the inputs already set for a `.tflite` file, the compiled model
-            call for a Keras model.
+            the inputs already set for a `.tflite` file this process
+            exported (one round trip to the child process for any other
+            file: time it with `time`, not `call`), the compiled model call
+            for a Keras model.
         end_to_end: For a `.tflite` file, one inference from a host float
             array to float output (numpy quantization of the I/O included);
             `None` for a Keras model, whose `call` already starts from the
             host array.
+        timer: For a `.tflite` file, the runner's `time_loop`; `None` for
+            a Keras model.
     """
 
     kind: str
     call: Callable[[], object]
     end_to_end: Callable[[], object] | None = None
+    timer: Callable[..., dict] | None = None
+
+    def time(self, runs=50, warmup: int = 5, seconds=None, end_to_end: bool = False) -> dict:
+        """`time_calls` figures of the loop (or of the end-to-end loop).
+
+        A `.tflite` file is timed where its interpreter runs (`timer`: the
+        runner's `time_loop`, inside the child process for a file this
+        process did not export), so no pipe is inside a timed call.
+        """
+        if self.timer is not None:
+            return self.timer(runs=runs, warmup=warmup, seconds=seconds, end_to_end=end_to_end)
+        call = self.end_to_end if end_to_end else self.call
+        return time_calls(call, runs=runs, warmup=warmup, seconds=seconds)
 
 
 def inference_loop(model_or_path, x, num_threads: int = 1) -> InferenceLoop:
@@ -127,7 +145,7 @@ def inference_loop(model_or_path, x, num_threads: int = 1) -> InferenceLoop:
     Example:
     ```python
     loop = inference_loop("out/model.tflite", x_test)
-    tfgreen._timing.time_calls(loop.call, runs=100)["p50"]
+    loop.time(runs=100)["p50"]
     # 0.0021
     ```
     """
@@ -135,8 +153,11 @@ def inference_loop(model_or_path, x, num_threads: int = 1) -> InferenceLoop:
     if _is_tflite(model_or_path):
         from tfgreen.tflite.isolated import vetted_runner
 
-        runner = vetted_runner(model_or_path, num_threads=num_threads)  # survives a child run first
-        return InferenceLoop("tflite", runner.timed_call(sample), lambda: runner.predict(sample))
+        runner = vetted_runner(model_or_path, num_threads=num_threads)  # a child unless ours
+        call = getattr(runner, "timed_call", None)
+        call = call(sample) if call is not None else lambda: runner.predict(sample)
+        timer = functools.partial(runner.time_loop, sample)
+        return InferenceLoop("tflite", call, lambda: runner.predict(sample), timer)
     fn, kind = single_sample_fn(model_or_path, num_threads=num_threads)
     return InferenceLoop(kind, lambda: fn(sample))
 
@@ -192,18 +213,21 @@ def _summary(samples: list[dict]) -> dict:
 
 
 def _measure(loops: dict[str, Callable], runs, seconds, repeats, country) -> tuple[dict, str, str]:
-    """Runs each loop `repeats` times (interleaved), each run one CodeCarbon task."""
-    for call in loops.values():
-        for _ in range(5):  # warm up (graph tracing, interpreter allocation), not measured
-            call()
+    """Runs each loop `repeats` times (interleaved), each run one CodeCarbon task.
+
+    A loop is a timer (`InferenceLoop.time`); CodeCarbon's process mode
+    counts child processes, so a file timed in its isolated child is measured too.
+    """
+    for timer in loops.values():
+        timer(runs=5, warmup=0)  # warm up (graph tracing, interpreter allocation), not measured
     tracker = codecarbon.offline_tracker(country, tracking_mode="process")
     samples: dict[str, list[dict]] = {name: [] for name in loops}
     method = detail = None
     try:
         for repeat in range(repeats):
-            for name, call in loops.items():
+            for name, timer in loops.items():
                 tracker.start_task(f"{name}_{repeat}")
-                figures = time_calls(call, runs=runs, warmup=0, seconds=seconds)
+                figures = timer(runs=runs, warmup=0, seconds=seconds)
                 data = tracker.stop_task()
                 if method is None:
                     method, detail = method_of(tracker)
@@ -270,9 +294,9 @@ def inference_energy(
     x = _check(x, runs, seconds, repeats)
     country = check_country(country_iso_code)
     loop = inference_loop(model_or_path, x, num_threads=num_threads)
-    loops = {"loop": loop.call}
+    loops = {"loop": loop.time}
     if loop.end_to_end is not None:
-        loops["end_to_end"] = loop.end_to_end
+        loops["end_to_end"] = functools.partial(loop.time, end_to_end=True)
     figures, method, detail = _measure(loops, runs, seconds, repeats, country)
     return {
         **figures["loop"],

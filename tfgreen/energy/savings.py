@@ -73,8 +73,8 @@ def is_float32_of(tflite: bytes, model, x: np.ndarray) -> bool:
         True or False.
     """
     from tfgreen.energy.inference import single_sample_fn
+    from tfgreen.tflite.isolated import vetted_runner
     from tfgreen.tflite.read import read_tflite
-    from tfgreen.tflite.runner import TfliteRunner
 
     if any(t.dtype in _NOT_FLOAT32 for t in read_tflite(tflite).tensors):
         return False
@@ -82,5 +82,5 @@ def is_float32_of(tflite: bytes, model, x: np.ndarray) -> bool:
     sample = x[:8]
     expected = np.concatenate([np.asarray(fn(sample[i : i + 1])) for i in range(len(sample))])
     tolerance = 1e-3 * max(1.0, float(np.abs(expected).max()))
-    given = TfliteRunner(tflite).predict(sample)
+    given = vetted_runner(tflite).predict(sample)  # a child process unless ours
     return bool(np.allclose(given, expected, rtol=1e-3, atol=tolerance))

@@ -39,6 +39,7 @@ from tfgreen.quantization.calibration import prepare_calibration, prepare_valida
 from tfgreen.quantization.ptq import INTEGER_QUANTIZATIONS, convert, quantization_errors
 from tfgreen.quantization.weights import export_quantization
 from tfgreen.tflite.read import float_ops, read_tflite
+from tfgreen.tflite.verify import record_export
 
 __all__ = ["ExportReport", "export_tflite"]
 
@@ -499,4 +500,5 @@ def export_tflite(
     extra = {p: b for p, b in files.items() if p != path}
     manifest = _manifest.from_report(report, profile, flavor_of(model), extra, started)
     _manifest.write_all({**files, Path(report.manifest_path): _manifest.to_bytes(manifest)})
+    record_export(report.sha256)  # ran in a child in the checks: may run in-process now
     return report

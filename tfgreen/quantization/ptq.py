@@ -15,6 +15,7 @@ import contextlib
 import csv
 import io
 import itertools
+import re
 import warnings
 from collections.abc import Callable, Iterable
 
@@ -38,6 +39,7 @@ INTEGER_QUANTIZATIONS = ("int8", "int16x8")
 _KERNEL_OPS = ("FULLY_CONNECTED", "CONV_2D", "DEPTHWISE_CONV_2D")
 _IO_DTYPES = (None, "float32", "int8", "uint8", "int16")
 _DEBUG_SAMPLES = 32
+_TF_NAME = re.compile(r"[A-Za-z0-9.][A-Za-z0-9_.\\/>-]*")  # TensorFlow's op-name rule
 
 
 def check_quantization(quantization: str) -> str:
@@ -215,7 +217,8 @@ def _converter(
     """A `TFLiteConverter` set up for one quantization kind (arguments as for `convert`)."""
     import tensorflow as tf
 
-    if batch_size is not None or len(model.inputs) > 1:
+    names = [_input_name(t) for t in model.inputs]
+    if batch_size is not None or len(names) > 1 or not all(map(_TF_NAME.fullmatch, names)):
         model = _wrapped(model, batch_size)
     with _quiet():
         converter = tf.lite.TFLiteConverter.from_keras_model(model)
@@ -254,7 +257,10 @@ def _wrapped(model, batch_size: int | None):
 
     The converter's calibration feeds a multi-input model's signature inputs
     sorted by name, while the file keeps `model.inputs` order; inputs named
-    `input_00`, `input_01`, ... make both orders the same.
+    `input_00`, `input_01`, ... make both orders the same. A single input
+    keeps its name, made ASCII when TensorFlow would refuse it as an op name
+    (`"entrée"` -> `"entr_e"`, `"輸入"` -> `"input"`): the converter fails on
+    such a name with "'NoneType' object is not callable".
     """
     keras = keras_for(model)
     several = len(model.inputs) > 1
@@ -263,14 +269,24 @@ def _wrapped(model, batch_size: int | None):
             shape=tuple(t.shape[1:]),
             batch_size=batch_size,
             dtype=t.dtype,
-            name=f"input_{i:02d}"
-            if several
-            else (getattr(t, "name", None) or "input").split(":")[0],
+            name=f"input_{i:02d}" if several else _ascii_name(_input_name(t)),
         )
         for i, t in enumerate(model.inputs)
     ]
     outputs = model(inputs if several else inputs[0], training=False)
     return keras.Model(inputs, outputs, name=f"{model.name}_export")
+
+
+def _input_name(tensor) -> str:
+    return str(getattr(tensor, "name", None) or "input").split(":")[0]
+
+
+def _ascii_name(name: str) -> str:
+    """`name` if TensorFlow takes it as an op name, else an ASCII stand-in."""
+    if _TF_NAME.fullmatch(name):
+        return name
+    ascii_name = re.sub(r"[^A-Za-z0-9_.]", "_", name).strip("_")
+    return ascii_name if ascii_name[:1].isalnum() else "input"
 
 
 def _check_quantize_aware(data: bytes, allow_float_ops: bool) -> None:

@@ -1,4 +1,4 @@
-"""The `.tflite` core: read a file (pure Python), run it (LiteRT), inspect, probe, bench.
+"""The `.tflite` core: read a file (pure Python), run it (LiteRT, in-process or isolated), inspect, bench.
 
 Everything that reads or runs a `.tflite` file goes through this package:
 export, energy, compare and the command line use it, and it imports none of

@@ -4,19 +4,17 @@ The file is parsed in pure Python (`read_tflite`), so a truncated or
 corrupted file raises `TfliteFileError` instead of crashing. If a manifest
 `<path>.json` lies beside it, the file's sha256 and size are checked against
 it (a flipped bit is caught there). Anything that runs the LiteRT interpreter
-runs in a child process (`tfgreen.tflite.probe`), so even a file that crashes
+runs in a child process (`IsolatedRunner`), so even a file that crashes
 the interpreter cannot take the caller down.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
-import os
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
+
+import numpy as np
 
 from tfgreen._validate import number
 from tfgreen.errors import TfgreenValueError, TfliteFileError, message
@@ -25,53 +23,34 @@ from tfgreen.tflite.verify import check_manifest
 
 __all__ = ["inspect_tflite"]
 
-_ROOT = Path(__file__).resolve().parents[2]
-
 
 def _run_isolated(path: Path, timeout: float) -> dict:
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(_ROOT), env.get("PYTHONPATH")) if p)
+    from tfgreen.tflite.isolated import IsolatedRunner
+
     try:
-        done = subprocess.run(
-            [sys.executable, "-m", "tfgreen.tflite.probe", str(path)],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=timeout,
-            check=False,
-        )
-    except subprocess.TimeoutExpired as error:
-        raise TfliteFileError(
-            message(
-                "Running the .tflite file did not finish in time",
-                f"one invocation within {timeout:g} s",
-                "Check the file's origin; it may be hostile or far too large",
-                timeout=timeout,
-            )
-        ) from error
-    lines = done.stdout.strip().splitlines()
-    result = None
-    if lines:
+        runner = IsolatedRunner(path, timeout=timeout)
         try:
-            result = json.loads(lines[-1])
-        except json.JSONDecodeError:
-            result = None
-    if done.returncode != 0 or not isinstance(result, dict) or not result.get("ok"):
-        reason = (
-            f"the interpreter process died with signal {-done.returncode}"
-            if done.returncode < 0
-            else (result or {}).get("error")
-            or (done.stderr.strip().splitlines() or ["no output"])[-1]
-        )
+            sample = runner.sample_inputs(random=False)
+            outputs = runner.predict(sample)
+            outputs = outputs if isinstance(outputs, list) else [outputs]
+            latency = runner.latency_ms(sample, runs=10, warmup=2)["p50"]
+        finally:
+            runner.close()
+    except TfliteFileError as error:
         raise TfliteFileError(
             message(
                 "LiteRT could not run the .tflite file (in an isolated process)",
                 "a valid TFLite model that runs on zeros",
                 "Re-export the model; the file may be corrupted or hostile",
-                reason=str(reason)[:300],
+                reason=str(error).split(". Expected")[0][:300],
             )
-        )
-    return result
+        ) from None
+    return {
+        "ok": True,
+        "latency_ms": latency,
+        "outputs": [list(o.shape) for o in outputs],
+        "finite": bool(all(np.isfinite(o).all() for o in outputs)),
+    }
 
 
 def inspect_tflite(path: str | Path, run: bool = True, timeout: float = 60.0) -> dict:
@@ -81,7 +60,8 @@ def inspect_tflite(path: str | Path, run: bool = True, timeout: float = 60.0) ->
         path: The `.tflite` file.
         run: Also load and invoke it once with LiteRT, in a child process.
             Defaults to `True`.
-        timeout: Seconds the child process may take. Defaults to `60.0`.
+        timeout: Seconds each call in the child process may take (loading,
+            one invocation, the timing loop). Defaults to `60.0`.
 
     Returns:
         A JSON-ready dict: `path`, `size_bytes`, `sha256`, `manifest`

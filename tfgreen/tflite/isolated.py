@@ -5,11 +5,14 @@ a bad tensor index) can make it crash with SIGSEGV or SIGABRT, which would
 kill the caller's Python process. `IsolatedRunner` has the same methods as
 `TfliteRunner` (`predict`, `latency_ms`, `raw_tensors`, `sample_inputs`,
 `inputs`, `outputs`) but the interpreter runs in one child process per
-runner (`python -m tfgreen.tflite.isolated`, numpy and LiteRT only, no
-TensorFlow). Timings are measured inside the child, so they are the
-interpreter's own figures. If the child dies, the call raises
-`TfliteFileError` naming the signal; a LiteRT error inside the child comes
-back as `TfliteFileError` too, with its first line.
+runner, forked from a warm server that imported numpy and LiteRT only, no
+TensorFlow (`tfgreen.tflite._forkserver`: a few milliseconds per runner
+instead of 0.3 s for a fresh Python). Timings are measured inside the
+child, so they are the interpreter's own figures. If the child dies, the
+call raises `TfliteFileError` naming the signal; a LiteRT error inside the
+child comes back as `TfliteFileError` too, with its first line; a call that
+takes longer than `timeout` gets the child killed and one
+`TfliteFileError` saying so.
 
 Messages between the two processes are a JSON header and numpy arrays
 (`.npy`, loaded with `allow_pickle=False`): nothing the child sends is
@@ -21,12 +24,10 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import os
-import select
 import signal
+import socket
 import struct
-import subprocess
-import sys
+import time
 import weakref
 from pathlib import Path
 
@@ -34,41 +35,40 @@ import numpy as np
 
 from tfgreen import errors
 from tfgreen.errors import TfliteFileError, message
+from tfgreen.tflite import _forkserver
 
 __all__ = ["IsolatedRunner", "serve", "vetted_runner"]
 
-_ROOT = Path(__file__).resolve().parents[2]
+_MAX_HEADER = 1 << 24
 
 
-def _send(stream, header: dict, arrays: list[np.ndarray]) -> None:
+def _send(sock: socket.socket, header: dict, arrays: list[np.ndarray]) -> None:
     buffer = io.BytesIO()
     for a in arrays:
         np.save(buffer, np.asarray(a), allow_pickle=False)
     head = json.dumps({**header, "_arrays": len(arrays)}).encode()
-    payload = buffer.getvalue()
-    stream.write(struct.pack("<IQ", len(head), len(payload)) + head + payload)
-    stream.flush()
+    sock.sendall(struct.pack("<IQ", len(head), buffer.tell()) + head + buffer.getvalue())
 
 
-def _read_exact(stream, size: int, timeout: float | None) -> bytes:
-    chunks = []
-    while size:
-        if timeout is not None:
-            ready, _, _ = select.select([stream], [], [], timeout)
-            if not ready:
-                raise TimeoutError
-        chunk = stream.read1(size) if hasattr(stream, "read1") else stream.read(size)
-        if not chunk:
+def _read_exact(sock: socket.socket, size: int, deadline: float | None) -> bytes:
+    data = bytearray(size)
+    view, done = memoryview(data), 0
+    while done < size:
+        if deadline is not None:
+            sock.settimeout(max(deadline - time.monotonic(), 1e-3))
+        got = sock.recv_into(view[done:])
+        if not got:
             raise EOFError
-        chunks.append(chunk)
-        size -= len(chunk)
-    return b"".join(chunks)
+        done += got
+    return bytes(data)
 
 
-def _receive(stream, timeout: float | None = None) -> tuple[dict, list[np.ndarray]]:
-    head_size, payload_size = struct.unpack("<IQ", _read_exact(stream, 12, timeout))
-    header = json.loads(_read_exact(stream, head_size, timeout))
-    payload = io.BytesIO(_read_exact(stream, payload_size, timeout) if payload_size else b"")
+def _receive(sock: socket.socket, deadline: float | None = None) -> tuple[dict, list[np.ndarray]]:
+    head_size, payload_size = struct.unpack("<IQ", _read_exact(sock, 12, deadline))
+    if head_size > _MAX_HEADER:
+        raise ValueError("header too large")
+    header = json.loads(_read_exact(sock, head_size, deadline))
+    payload = io.BytesIO(_read_exact(sock, payload_size, deadline) if payload_size else b"")
     arrays = [np.load(payload, allow_pickle=False) for _ in range(int(header.pop("_arrays", 0)))]
     return header, arrays
 
@@ -123,12 +123,10 @@ def _handle(runner, header: dict, arrays: list[np.ndarray]) -> tuple[dict, list[
         outputs = runner.predict(arrays, batch_size=header["batch_size"])
         single = not isinstance(outputs, list)
         return {"single": single}, [outputs] if single else outputs
-    if op == "latency_ms":
-        return {
-            "result": runner.latency_ms(
-                arrays, runs=header["runs"], warmup=header["warmup"], progress=header["progress"]
-            )
-        }, []
+    if op == "time_loop":
+        return {"result": runner.time_loop(arrays, **header["options"])}, []
+    if op == "tensor_shapes":
+        return {"result": {str(k): v for k, v in runner.tensor_shapes().items()}}, []
     if op == "raw_tensors":
         return {}, runner.raw_tensors(arrays, header["indices"])
     if op == "sample_inputs":
@@ -159,15 +157,15 @@ def _error_header(error: BaseException) -> dict:
     return {"ok": False, "type": name, "text": text}
 
 
-def serve(stdin, stdout) -> int:
-    """The child's loop: builds a `TfliteRunner`, answers calls until stdin closes.
+def serve(stdin: socket.socket, stdout: socket.socket) -> int:
+    """The child's loop: builds a `TfliteRunner`, answers calls until the caller closes.
 
     Args:
-        stdin: Binary stream of requests.
-        stdout: Binary stream of answers.
+        stdin: Socket the requests come on.
+        stdout: Socket the answers go to (the same socket, usually).
 
     Returns:
-        `0` when the parent closed the pipe.
+        `0` when the caller closed its end.
     """
     from tfgreen.tflite.runner import TfliteRunner
 
@@ -175,21 +173,17 @@ def serve(stdin, stdout) -> int:
     while True:
         try:
             header, arrays = _receive(stdin)
-        except EOFError:
+        except (EOFError, OSError):
             return 0
         try:
             if header["op"] == "init":
                 model = header.get("path") or arrays[0].tobytes()
                 runner = TfliteRunner(model, **header["options"])
-                reply = {
-                    "inputs": _plain_details(runner.inputs),
-                    "outputs": _plain_details(runner.outputs),
-                }
-                answer = []
+                reply, answer = {}, []
             else:
                 reply, answer = _handle(runner, header, arrays)
-                reply["inputs"] = _plain_details(runner.inputs)
-                reply["outputs"] = _plain_details(runner.outputs)
+            reply["inputs"] = _plain_details(runner.inputs)
+            reply["outputs"] = _plain_details(runner.outputs)
             _send(stdout, {"ok": True, **reply}, answer)
         except Exception as error:  # noqa: BLE001 - every failure goes back as one line
             _send(stdout, _error_header(error), [])
@@ -205,8 +199,10 @@ class IsolatedRunner:
         xnnpack: Let LiteRT apply XNNPACK. Defaults to `True`.
         preserve_all_tensors: Keep intermediate tensors readable
             (`raw_tensors`). Defaults to `False`.
-        timeout: Seconds one call may take before the child is killed and
-            `TfliteFileError` raised; `None` waits. Defaults to `600`.
+        timeout: Seconds each call (loading the file, one `predict`, one
+            `latency_ms`...) may take; past it the child is killed and the
+            call raises `TfliteFileError`, and the runner is closed. `None`
+            waits. Defaults to `600`.
 
     Example:
     ```python
@@ -225,24 +221,32 @@ class IsolatedRunner:
         preserve_all_tensors: bool = False,
         timeout: float | None = 600.0,
     ):
-        from tfgreen._validate import positive_int
+        from tfgreen._validate import number, positive_int
         from tfgreen.tflite.read import existing_tflite
 
         positive_int("num_threads", num_threads, example=1)
+        if timeout is not None:
+            number("timeout", timeout, minimum=0, exclusive_minimum=True, example=600)
         if isinstance(model, (bytes, bytearray)):
             header, arrays = {}, [np.frombuffer(bytes(model), dtype="uint8")]
         else:
             header, arrays = {"path": str(existing_tflite(model))}, []
         self.timeout = timeout
-        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3"))
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(_ROOT), env.get("PYTHONPATH")) if p)
-        self._process = subprocess.Popen(
-            [sys.executable, "-m", "tfgreen.tflite.isolated"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            env=env,
-        )
-        self._finalizer = weakref.finalize(self, _stop, self._process)
+        self._sock, theirs = socket.socketpair()
+        try:
+            self._pid = _forkserver.spawn(theirs)
+        except OSError as error:
+            raise TfliteFileError(
+                message(
+                    "Could not start the isolated process that runs LiteRT",
+                    "a working fork server (tfgreen.tflite._forkserver)",
+                    "Check that this system allows fork() and Unix sockets",
+                    error=str(error),
+                )
+            ) from error
+        finally:
+            theirs.close()
+        self._finalizer = weakref.finalize(self, _stop, self._sock, self._pid)
         options = {
             "num_threads": num_threads,
             "reference": reference,
@@ -252,23 +256,37 @@ class IsolatedRunner:
         self._call({"op": "init", **header, "options": options}, arrays)
 
     def _call(self, header: dict, arrays: list[np.ndarray]) -> tuple[dict, list[np.ndarray]]:
-        process = self._process
-        try:
-            _send(process.stdin, header, arrays)
-            reply, answer = _receive(process.stdout, self.timeout)
-        except TimeoutError:
-            self.close()
+        if not self._finalizer.alive:
             raise TfliteFileError(
                 message(
-                    "LiteRT did not finish in time (in an isolated process)",
+                    "The isolated LiteRT process of this runner is gone",
+                    "a runner that was not closed, timed out or crashed",
+                    "Make a new IsolatedRunner",
+                    operation=header["op"],
+                )
+            )
+        deadline = None if self.timeout is None else time.monotonic() + self.timeout
+        try:
+            self._sock.settimeout(self.timeout)
+            _send(self._sock, header, arrays)
+            reply, answer = _receive(self._sock, deadline)
+        except TimeoutError:
+            self._finalizer.detach()
+            _forkserver.kill(self._pid)
+            _stop(self._sock, self._pid, status=True)
+            raise TfliteFileError(
+                message(
+                    "LiteRT did not finish in time (in an isolated process, now killed)",
                     f"one call within {self.timeout:g} s",
-                    "Check the file's origin; it may be hostile or far too large",
+                    "Check the file's origin (it may be hostile or far too large), "
+                    "or pass a larger timeout",
+                    operation=header["op"],
                     timeout=self.timeout,
                 )
             ) from None
-        except (EOFError, BrokenPipeError, struct.error, ValueError):
-            code = process.wait()
+        except (EOFError, OSError, struct.error, ValueError):
             self._finalizer.detach()
+            code = _stop(self._sock, self._pid, status=True)
             reason = f"signal {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
             raise TfliteFileError(
                 message(
@@ -298,8 +316,32 @@ class IsolatedRunner:
 
     def latency_ms(self, x, runs: int = 50, warmup: int = 5, progress: bool = False) -> dict:
         """`TfliteRunner.latency_ms`, timed inside the child."""
-        header = {"op": "latency_ms", "runs": runs, "warmup": warmup, "progress": progress}
-        return self._call(header, self._arrays(x))[0]["result"]
+        figures = self.time_loop(x, runs=runs, warmup=warmup, progress=progress)
+        return {key: figures[key] for key in ("p50", "p90", "mean")}
+
+    def time_loop(
+        self,
+        x,
+        runs: int | None = 50,
+        warmup: int = 5,
+        seconds: float | None = None,
+        end_to_end: bool = False,
+        progress: bool = False,
+    ) -> dict:
+        """`TfliteRunner.time_loop`, timed inside the child (no pipe in the timed calls)."""
+        options = {
+            "runs": runs,
+            "warmup": warmup,
+            "seconds": seconds,
+            "end_to_end": end_to_end,
+            "progress": progress,
+        }
+        return self._call({"op": "time_loop", "options": options}, self._arrays(x))[0]["result"]
+
+    def tensor_shapes(self) -> dict[int, list[int]]:
+        """`TfliteRunner.tensor_shapes`, from the child."""
+        shapes = self._call({"op": "tensor_shapes"}, [])[0]["result"]
+        return {int(k): [int(v) for v in shape] for k, shape in shapes.items()}
 
     def raw_tensors(self, sample, indices: list[int]) -> list[np.ndarray]:
         """`TfliteRunner.raw_tensors`, in the child."""
@@ -324,43 +366,52 @@ class IsolatedRunner:
         self._finalizer()
 
 
-def _stop(process: subprocess.Popen) -> None:
-    for stream in (process.stdin, process.stdout):
-        with contextlib.suppress(OSError):
-            stream.close()
+def _stop(sock: socket.socket, pid: int, status: bool = False) -> int | None:
+    """Closes the runner's socket; with `status`, returns how the child ended (killed after 5 s).
+
+    Without `status` (a normal close) the child, reading end-of-file, exits on
+    its own and the server reaps it: no waiting.
+    """
+    with contextlib.suppress(OSError):
+        sock.close()
     try:
-        process.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+        if not status:
+            _forkserver.free(pid)
+            return None
+        return _forkserver.wait(pid, 5.0)
+    except OSError:
+        return -signal.SIGKILL
 
 
 def vetted_runner(model: str | Path | bytes, num_threads: int = 1):
-    """An in-process `TfliteRunner`, after the file ran once in a child.
+    """The runner for a file: in-process only if this process exported it itself.
 
-    For loops of many calls where a pipe per call would distort the figure
-    (energy per inference): the file is first loaded and run on
-    `sample_inputs` in an `IsolatedRunner`; only if that survives is it
-    loaded in the caller's process.
+    Bytes that `export_tflite` wrote in this process (after running them in
+    a child in its checks; `tfgreen.tflite.verify.is_verified`), with a
+    matching manifest when given as a path, run in a `TfliteRunner` in the
+    caller's process. Every other file gets an `IsolatedRunner`. Both have
+    `predict`, `time_loop` (timed where the interpreter runs, so no pipe is
+    in the timed calls), `sample_inputs`, `tensor_shapes`, `inputs` and
+    `outputs`; `benchmarks/bench_isolation.py` measures that the two
+    give the same latency for the same file.
 
     Args:
         model: Path to a `.tflite` file, or its bytes.
         num_threads: Interpreter threads. Defaults to `1`.
 
     Returns:
-        A `TfliteRunner`.
+        A `TfliteRunner` or an `IsolatedRunner`.
     """
+    from tfgreen.tflite.read import existing_tflite
     from tfgreen.tflite.runner import TfliteRunner
+    from tfgreen.tflite.verify import check_manifest, is_verified
 
-    child = IsolatedRunner(model, num_threads=num_threads)
-    try:
-        child.predict(child.sample_inputs())
-    finally:
-        child.close()
-    return TfliteRunner(model, num_threads=num_threads)
-
-
-if __name__ == "__main__":
-    _protocol = os.fdopen(os.dup(1), "wb")
-    os.dup2(2, 1)  # stray prints of LiteRT go to stderr, not into the protocol
-    sys.exit(serve(sys.stdin.buffer, _protocol))
+    if isinstance(model, (bytes, bytearray)):
+        data, manifest = bytes(model), "ok"
+    else:
+        path = existing_tflite(model)
+        data = path.read_bytes()
+        manifest = check_manifest(path, data)  # a mismatching set is refused here
+    if manifest == "ok" and is_verified(data):
+        return TfliteRunner(data, num_threads=num_threads)
+    return IsolatedRunner(data, num_threads=num_threads)

@@ -127,10 +127,21 @@ def _buffer_array(model, tensor, dtype: str, data: bytes) -> np.ndarray | None:
 
 def _check_indices(ops: list[OpInfo], count: int, graph) -> None:
     """Refuses tensor references outside the subgraph (a corrupted or hostile file)."""
+    inputs = [int(i) for i in (graph.inputs if graph.inputs is not None else [])]
+    outputs = [int(i) for i in (graph.outputs if graph.outputs is not None else [])]
+    if not inputs or not outputs:
+        raise TfliteFileError(
+            message(
+                "The .tflite file's graph has no inputs or no outputs",
+                "a model with at least one input and one output tensor",
+                "Re-export the model; the file is corrupted or was tampered with",
+                inputs=len(inputs),
+                outputs=len(outputs),
+            )
+        )
     references = [i for op in ops for i in op.inputs + op.outputs]
-    references += [int(i) for i in (graph.inputs if graph.inputs is not None else [])]
-    references += [int(i) for i in (graph.outputs if graph.outputs is not None else [])]
     bad = [i for i in references if i < -1 or i >= count]
+    bad += [i for i in inputs + outputs if i < 0 or i >= count]  # -1 (no tensor) is op-only
     if bad:
         raise TfliteFileError(
             message(

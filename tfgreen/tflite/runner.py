@@ -222,8 +222,42 @@ class TfliteRunner:
         Returns:
             `{"p50": ..., "p90": ..., "mean": ...}` in milliseconds.
         """
-        figures = time_calls(self.timed_call(x), runs=runs, warmup=warmup, progress=progress)
+        figures = self.time_loop(x, runs=runs, warmup=warmup, progress=progress)
         return {key: figures[key] for key in ("p50", "p90", "mean")}
+
+    def time_loop(
+        self,
+        x,
+        runs: int | None = 50,
+        warmup: int = 5,
+        seconds: float | None = None,
+        end_to_end: bool = False,
+        progress: bool = False,
+    ) -> dict:
+        """`tfgreen._timing.time_calls` on the one inference of `timed_call`.
+
+        Args:
+            x: One batch of inputs (the first sample is used).
+            runs: Timed calls; `None` runs for `seconds`. Defaults to `50`.
+            warmup: Untimed calls first. Defaults to `5`.
+            seconds: With `runs=None`, how long the loop runs. Defaults to `None`.
+            end_to_end: Time `predict` on the sample (host-side quantization
+                of the I/O included) instead of `invoke()` alone. Defaults to `False`.
+            progress: Show a progress bar (tqdm) on stderr. Defaults to `False`.
+
+        Returns:
+            `time_calls`'s figures.
+        """
+        sample = [a[:1] for a in self._as_list(x)]
+        call = (lambda: self.predict(sample)) if end_to_end else self.timed_call(sample)
+        return time_calls(call, runs=runs, warmup=warmup, seconds=seconds, progress=progress)
+
+    def tensor_shapes(self) -> dict[int, list[int]]:
+        """Every tensor's shape after the last invocation, by tensor index."""
+        return {
+            int(d["index"]): [int(v) for v in d["shape"]]
+            for d in self.interpreter.get_tensor_details()
+        }
 
     def timed_call(self, x) -> Callable[[], None]:
         """The one inference that latency and energy figures time (see `latency_ms`).

@@ -7,9 +7,12 @@ digits, `size_bytes`: an integer in [0, 2**40), `extra_files`: names to
 SHA-256). Anything else is refused with one `TfliteFileError`, never an
 `OverflowError`, `TypeError` or `RecursionError`.
 
-A file whose sha256 and size match its manifest is recorded as verified in
-this process (`is_verified`): `tfgreen.tflite.isolated` runs such files
-in-process, every other file in a child process.
+The in-process fast path (`tfgreen.tflite.isolated.vetted_runner`) is for
+files tfgreen wrote itself: `export_tflite` records the sha256 of every file
+it wrote (after running it in a child in its checks) with `record_export`,
+and `is_verified` is true only for those bytes, in this process. A manifest
+on disk can be written by anyone, so a matching one alone is not enough:
+the file runs in a child process then.
 
 Example:
 ```python
@@ -34,13 +37,20 @@ from pathlib import Path
 from tfgreen._io import read_regular_file
 from tfgreen.errors import TfliteFileError, message
 
-__all__ = ["MAX_MANIFEST_BYTES", "read_manifest", "check_manifest", "is_verified", "manifest_path"]
+__all__ = [
+    "MAX_MANIFEST_BYTES",
+    "read_manifest",
+    "check_manifest",
+    "is_verified",
+    "manifest_path",
+    "record_export",
+]
 
 MAX_MANIFEST_BYTES = 1 << 20
 _MAX_DEPTH = 64
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"')
-_VERIFIED: set[str] = set()
+_WRITTEN: set[str] = set()
 
 
 def manifest_path(path: str | Path) -> Path:
@@ -124,8 +134,7 @@ def check_manifest(path: str | Path, data: bytes) -> str:
         data: Its bytes.
 
     Returns:
-        `"ok"` (and the bytes count as verified in this process) or
-        `"missing"` when there is no manifest.
+        `"ok"`, or `"missing"` when there is no manifest.
 
     Raises:
         TfliteFileError: The manifest is malformed, or the file (or one of
@@ -165,10 +174,14 @@ def check_manifest(path: str | Path, data: bytes) -> str:
                     sha256=None if actual is None else actual[:16] + "...",
                 )
             )
-    _VERIFIED.add(sha256)
     return "ok"
 
 
+def record_export(sha256: str) -> None:
+    """Records that this process exported (and wrote) a file of this sha256 itself."""
+    _WRITTEN.add(str(sha256))
+
+
 def is_verified(data: bytes) -> bool:
-    """Whether these bytes matched a tfgreen manifest in this process (`check_manifest`)."""
-    return hashlib.sha256(data).hexdigest() in _VERIFIED
+    """Whether this process exported these bytes itself (`record_export`)."""
+    return hashlib.sha256(data).hexdigest() in _WRITTEN
