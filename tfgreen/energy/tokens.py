@@ -33,6 +33,7 @@ figures["decode_tokens_per_second"], figures["cache_speedup"], figures["joules_p
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -147,7 +148,8 @@ def token_figures(
         from tfgreen.energy.inference import _measure  # the loop every energy figure uses
         from tfgreen.energy.tracker import check_country
 
-        loops = {k: calls[k] for k in ("prefill", "decode", "call")}
+        # each loop a timer, as InferenceLoop.time is: time_calls(call, runs=, warmup=, seconds=)
+        loops = {k: functools.partial(time_calls, calls[k]) for k in ("prefill", "decode", "call")}
         measured, method, detail = _measure(
             loops, None, seconds, repeats, check_country(country_iso_code)
         )
