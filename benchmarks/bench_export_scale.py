@@ -7,11 +7,11 @@ weights: `keras.applications`, `weights=None`) against one bare
 `TFLiteConverter.from_keras_model` call doing the same quantization, timed
 alternately in one process:
 - `PTQ`: post-training quantization calibrated on 32 random samples (the
-  bare conversion: float32 for `cpu`, float16 for `edge-gpu`, int8 with the
+  bare conversion: float32 for `cpu`, int8 with the
   same 32 samples otherwise);
 - `QAT`: `tfgreen.quantize_aware` of the same model, fitted 2 steps so its
-  ranges exist, exported for the int8 targets (the bare conversion: int8
-  from the learned ranges, no calibration).
+  ranges exist, exported for `edge-cpu` and `vehicle-ecu` (the bare
+  conversion: int8 from the learned ranges, no calibration).
 Goal: every target <= 1.5x the bare conversion, `vehicle-ecu` (two
 conversions plus reference kernels) <= 3x. Each row also gives the LiteRT
 latency of the file (`report.latency_ms`, 1 thread, batch 1) and its ratio
@@ -38,8 +38,10 @@ import numpy as np
 
 __all__ = ["run"]
 
-_TARGETS = ("cpu", "edge-gpu", "edge-cpu", "edge-tpu", "mcu", "vehicle-ecu")
-_QAT_TARGETS = ("edge-cpu", "mcu", "vehicle-ecu")
+# edge-tpu converts and checks as mcu does (uint8 I/O), edge-gpu as cpu (float16): left out
+# to keep the run within the shared machine's time.
+_TARGETS = ("cpu", "edge-cpu", "mcu", "vehicle-ecu")
+_QAT_TARGETS = ("edge-cpu", "vehicle-ecu")
 _BARE = {"cpu": "float32", "edge-gpu": "float16"}  # int8 otherwise
 _GOALS = {"vehicle-ecu": 3.0}
 _CALIBRATION = 32
@@ -88,15 +90,14 @@ def _bare(model, calib, kind: str, learned: bool) -> bytes:
 
 def _export(model, path: Path, target: str, calib):
     import tfgreen
-    from tfgreen.errors import TfgreenError
 
     start = time.perf_counter()
     report = refused = None
     try:
         with contextlib.redirect_stdout(io.StringIO()):
             report = tfgreen.export_tflite(model, path, target=target, calibration_data=calib)
-    except TfgreenError as error:
-        refused = str(error).splitlines()[0][:160]
+    except Exception as error:  # noqa: BLE001 - a refusal or a failure is a row, not an abort
+        refused = f"{type(error).__name__}: {str(error).splitlines()[0][:160]}"
     return time.perf_counter() - start, report, refused
 
 
