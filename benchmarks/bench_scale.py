@@ -7,7 +7,8 @@
   0.8)` + `tfgreen.callbacks.Pruning`, and of `tfgreen.quantize_aware(model)`,
   each a fresh copy with the same weights, run in turn. `ratio` is whole
   fits (tracing included) against the plain one, `step_ratio` the time per
-  step in the second epoch. Goal for pruning: <= 1.25 (issue 17); QAT has
+  step in the second epoch (an untimed fit of a tiny model first pays for
+  the process's setup). Goal for pruning: <= 1.25 (issue 17); QAT has
   no goal, its ratio is reported.
 - The tiny LM (`tfgreen.models.tiny_gpt`, vocab 512, seq_len 64, width 64,
   2 blocks) on the bundled text (512 windows, batch 32, 2 epochs): plain vs
@@ -62,6 +63,15 @@ def _fit(model, x, y, epochs: int, callbacks: list, loss, **fit) -> tuple[float,
     steps = int(np.ceil(len(x) / 32))
     last = clock.ends[-1] - clock.ends[-2] if len(clock.ends) > 1 else seconds
     return seconds, 1000 * last / steps
+
+
+def _warm_up(flavor: str) -> None:
+    """An untimed fit of a tiny model: the process's first fit pays for imports and setup."""
+    from tfgreen.flavor import keras_for
+
+    keras = keras_for(flavor)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    _fit(model, np.zeros((64, 4), "float32"), np.zeros(64, "int64"), 2, [], "mse")
 
 
 def _copy(model):
@@ -213,6 +223,7 @@ def run(quick: bool = False) -> list[dict]:
     """
     rows = []
     for flavor in ("keras3", "tf_keras"):
+        _warm_up(flavor)
         for part in (_mobilenet_rows, _lm_rows):
             try:
                 rows += part(flavor, quick)
