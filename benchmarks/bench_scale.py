@@ -71,7 +71,7 @@ def _warm_up(flavor: str) -> None:
 
     keras = keras_for(flavor)
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
-    _fit(model, np.zeros((64, 4), "float32"), np.zeros(64, "int64"), 2, [], "mse")
+    _fit(model, np.zeros((64, 4), "float32"), np.zeros((64, 2), "float32"), 2, [], "mse")
 
 
 def _copy(model):
