@@ -274,6 +274,14 @@ def kernel_differences(data: bytes, info: TfliteModelInfo, arrays: list[np.ndarr
     kernel_differences(data, read_tflite(data), [x_test[:100]])["max_lsb"]  # 1
     ```
     """
+    return _kernel_runs(data, info, arrays)[0]
+
+
+def _kernel_runs(
+    data: bytes, info: TfliteModelInfo, arrays: list[np.ndarray]
+) -> tuple[dict, list[np.ndarray]]:
+    """`kernel_differences`' figures, and the reference kernels' outputs (dequantized, per
+    output of the file) from the same run, so no second reference run is needed."""
     from tfgreen.tflite.isolated import IsolatedRunner
 
     runs = [
@@ -283,25 +291,33 @@ def kernel_differences(data: bytes, info: TfliteModelInfo, arrays: list[np.ndarr
     ops = [op for op in info.ops if info.tensors[op.outputs[0]].dtype.startswith("int")]
     indices = [op.outputs[0] for op in ops]
     worst = dict.fromkeys(range(len(ops)), 0)
-    tops: list[list[np.ndarray]] = [[], []]
-    for i in range(len(arrays[0])):
-        sample = [a[i : i + 1] for a in arrays]
-        optimized, reference = (run.raw_tensors(sample, indices + info.outputs) for run in runs)
-        for k in range(len(ops)):
-            difference = np.abs(optimized[k].astype("int64") - reference[k].astype("int64"))
-            worst[k] = max(worst[k], int(difference.max()) if difference.size else 0)
-        for side, values in enumerate((optimized, reference)):
-            tops[side].append(_dequantized(info, info.outputs[0], values[len(ops)]))
+    # Per side (optimized, reference), per output of the file: the dequantized values.
+    outputs: list[list[list[np.ndarray]]] = [[[] for _ in info.outputs] for _ in runs]
+    try:
+        for i in range(len(arrays[0])):
+            sample = [a[i : i + 1] for a in arrays]
+            optimized, reference = (run.raw_tensors(sample, indices + info.outputs) for run in runs)
+            for k in range(len(ops)):
+                difference = np.abs(optimized[k].astype("int64") - reference[k].astype("int64"))
+                worst[k] = max(worst[k], int(difference.max()) if difference.size else 0)
+            for side, values in enumerate((optimized, reference)):
+                for j, index in enumerate(info.outputs):
+                    outputs[side][j].append(_dequantized(info, index, values[len(ops) + j]))
+    finally:
+        for run in runs:
+            run.close()
+    optimized, reference = ([np.concatenate(o) for o in side] for side in outputs)
     plain = {k: v for k, v in worst.items() if ops[k].name not in LUT_OPS}
     lut = [v for k, v in worst.items() if ops[k].name in LUT_OPS]
     worst_op = max(plain, key=plain.get) if plain else None
-    return {
+    figures = {
         "max_lsb": max(plain.values()) if plain else 0,
         "lut_max_lsb": max(lut) if lut else None,
         "worst_op": None if worst_op is None else ops[worst_op].name,
-        "top1_agreement": _metrics.top1_agreement(np.concatenate(tops[0]), np.concatenate(tops[1])),
+        "top1_agreement": _metrics.top1_agreement(optimized[0], reference[0]),
         "samples": int(len(arrays[0])),
     }
+    return figures, reference
 
 
 def _dequantized(info: TfliteModelInfo, index: int, raw: np.ndarray) -> np.ndarray:
@@ -419,21 +435,22 @@ def _check_reference_kernels(context: CheckContext) -> dict | None:
     limit = context.target.max_reference_lsb
     if limit is None or context.samples is None:
         return None
-    from tfgreen.tflite.isolated import IsolatedRunner
-
-    head = [a[:_REFERENCE_SAMPLES] for a in context.samples.arrays]
+    count = min(context.samples.count, _REFERENCE_SAMPLES)
+    head = [a[:count] for a in context.samples.arrays]
     try:
-        kernels = kernel_differences(context.data, context.info, head)
-        reference = IsolatedRunner(context.data, reference=True).predict(head)
+        # One reference run gives both the per-op differences and the outputs.
+        kernels, reference = _kernel_runs(context.data, context.info, head)
     except TfliteFileError as error:
         # LiteRT's reference kernels abort on some valid files (an int8 SOFTMAX over
-        # 1000 classes, as in MobileNetV2); the isolated runner turns that into this.
+        # 1000 classes; one whose input step is below ~1.5e-8, as in an untrained
+        # MobileNetV2 whose logits are ~1e-10); the isolated runner turns that into this.
         raise TargetError(
             message(
                 f"LiteRT's reference kernels could not run the converted file, so target "
                 f"{context.target.name!r} cannot check optimized against reference kernels",
                 "a model whose ops the reference kernels run (known to abort: int8 SOFTMAX "
-                "over 1000 classes)",
+                "over 1000 classes, or over logits with a quantization step below ~1.5e-8, "
+                "as an untrained model gives)",
                 "Use a target without a reference-kernel limit (for example 'edge-cpu'), or "
                 "end the model with logits (no softmax) and apply softmax on the device",
                 error=str(error).split(". ")[0],
@@ -443,8 +460,9 @@ def _check_reference_kernels(context: CheckContext) -> dict | None:
         "passed": kernels["max_lsb"] <= limit,
         **kernels,
         "limit_lsb": limit,
+        # The file's XNNPACK outputs on these samples were computed for parity already.
         "xnnpack_output_max_lsb": max_lsb_difference(
-            context.runner.predict(head), reference, context.output_scales
+            [o[:count] for o in context.tflite_outputs], reference, context.output_scales
         ),
     }
 

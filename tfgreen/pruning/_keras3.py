@@ -281,34 +281,31 @@ def kernel_and_mask(wrapper: _PruneLowMagnitude) -> tuple:
     return wrapper.kernels[0].variable, wrapper.masks[0]
 
 
-def _magnitude_mask(weights, sparsity: float):
+def _magnitude_mask(weights, sparsity: float) -> np.ndarray:
     """A 0/1 mask zeroing the `sparsity * size` (rounded) smallest-magnitude weights.
 
     The count is rounded to the nearest integer, as tfmot does, so each
     kernel's sparsity is the closest its size allows to the target. The
-    threshold comes from `top_k` over the smaller side (the pruned or the
-    kept weights), not from a sort of the whole kernel. Weights tied at the
-    threshold (improbable for float weights other than the zeros already
-    pruned) all fall on the same side of it.
+    threshold is the count-th smallest magnitude, found by a linear-time
+    selection (`np.partition`), not a sort. Weights tied at the threshold
+    (improbable for float weights other than the zeros already pruned) all
+    fall on the same side of it. The few scheduled updates of a run read the
+    kernel once and compute on the host: one copy instead of a dozen eager ops.
     """
-    shape = tuple(weights.shape)
-    size = int(np.prod(shape))
+    weights = ops.convert_to_numpy(weights)
+    magnitudes = np.abs(np.asarray(weights, "float32"))  # float16/bfloat16 kernels too
+    size = magnitudes.size
     count = min(size, int(math.floor(sparsity * size + 0.5)))
-    if count <= 0:
-        return ops.ones(shape, dtype=weights.dtype)
-    if count >= size:
-        return ops.zeros(shape, dtype=weights.dtype)
-    magnitudes = ops.abs(weights)
-    flat = ops.reshape(magnitudes, (-1,))
+    if count <= 0 or count >= size:
+        return np.full(weights.shape, float(count <= 0), weights.dtype)
+    flat = magnitudes.reshape(-1)
     if count <= size - count:
         # The largest of the `count` smallest magnitudes: everything above it stays.
-        threshold = -ops.top_k(-flat, count, sorted=False)[0]
-        keep = magnitudes > ops.max(threshold)
+        keep = magnitudes > np.partition(flat, count - 1)[count - 1]
     else:
         # The smallest of the `size - count` largest: everything from it up stays.
-        threshold = ops.top_k(flat, size - count, sorted=False)[0]
-        keep = magnitudes >= ops.min(threshold)
-    return ops.cast(keep, weights.dtype)
+        keep = magnitudes >= np.partition(flat, count)[count]
+    return keep.astype(weights.dtype)
 
 
 def _m_by_n_mask(weights, m: int, n: int, axis: int):
@@ -338,10 +335,11 @@ def _update_masks(wrapper: _PruneLowMagnitude, sparsity: float) -> None:
         groups.update(wrapper, sparsity)
         return
     for kernel, mask_variable in zip(wrapper.kernels, wrapper.masks, strict=True):
-        weights = ops.convert_to_tensor(kernel.variable)
         if wrapper.m_by_n is not None:
+            weights = ops.convert_to_tensor(kernel.variable)
             mask = _m_by_n_mask(weights, *wrapper.m_by_n, kernel.axis)
         else:
+            weights = ops.convert_to_numpy(kernel.variable)
             mask = _magnitude_mask(weights, sparsity)
         mask_variable.assign(mask)
         kernel.variable.assign(weights * mask)

@@ -141,11 +141,14 @@ class Pruning(DualCallback):
             self._applied = step
 
     def on_train_batch_begin(self, batch, logs=None):
-        self._catch_up(self._epoch * self._steps + batch)
-
-    def on_train_batch_end(self, batch, logs=None):
-        # With steps_per_execution, `batch` is the last step the call ran.
-        self._done = self._epoch * self._steps + batch
+        step = self._epoch * self._steps + batch
+        self._catch_up(step)
+        # A call runs `steps_per_execution` steps (fewer at the epoch's end). Knowing the
+        # last one here spares an `on_train_batch_end` hook: on backends that allow it,
+        # Keras 3 dispatches batch ends asynchronously only if no callback has one.
+        per_call = getattr(self.model, "steps_per_execution", 1)
+        per_call = per_call if isinstance(per_call, int) and per_call > 0 else 1
+        self._done = min(step + per_call, (self._epoch + 1) * self._steps) - 1
 
     def _overall_sparsity(self) -> float:
         zeros = size = 0
