@@ -51,8 +51,8 @@ def test_reader_rejects_truncated_and_foreign_bytes(int8_bytes):
 
 
 def test_unknown_quantization_is_refused(trained_cnn):
-    with pytest.raises(TfgreenValueError, match="Received: quantization='int4'"):
-        convert(trained_cnn, "int4")
+    with pytest.raises(TfgreenValueError, match="Received: quantization='int3'"):
+        convert(trained_cnn, "int3")
 
 
 def test_runner_latency_is_positive(int8_bytes, digits):

@@ -64,7 +64,9 @@ def test_energy_moves_with_latency_on_the_same_loop(mlp_files, digits_flat):
         for name, data in mlp_files.items()
     }
     ratio = (energy["int8_io"] / energy["float32"]) / (latency["int8_io"] / latency["float32"])
-    assert 0.8 <= ratio <= 1.25, (energy, latency)
+    # calls of 2-4 us: a loaded CI machine moved this ratio to 0.77 once; the
+    # predict()-loop error it guards against is a factor of several
+    assert 0.6 <= ratio <= 1.6, (energy, latency)
 
 
 def test_the_loop_is_the_latency_loop(mlp_files, digits_flat):

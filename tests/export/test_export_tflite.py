@@ -213,8 +213,8 @@ def test_bad_arguments_are_refused_before_work(flavor, softmax_cnn, digits, tmp_
         tfgreen.export_tflite(softmax_cnn, tmp_path / "m.tflite", target="vehicle-ecu")
     with pytest.raises(CalibrationError, match="needs calibration data"):
         tfgreen.export_tflite(softmax_cnn, tmp_path / "m.tflite", target="edge-cpu")
-    with pytest.raises(TfgreenValueError, match="Received: quantization='int4'"):
-        tfgreen.export_tflite(softmax_cnn, tmp_path / "m.tflite", target="cpu", quantization="int4")
+    with pytest.raises(TfgreenValueError, match="Received: quantization='int3'"):
+        tfgreen.export_tflite(softmax_cnn, tmp_path / "m.tflite", target="cpu", quantization="int3")
     assert list(tmp_path.iterdir()) == []
 
 
