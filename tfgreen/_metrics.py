@@ -30,10 +30,19 @@ __all__ = [
     "predicted_classes",
     "accuracy",
     "top1_agreement",
+    "float_list",
 ]
 
 LOGITS = "logits"
 PROBABILITIES = "probabilities"
+
+
+def float_list(outputs) -> list[np.ndarray]:
+    """A model's output (one array, or a list/tuple of them) as a list of float64 arrays."""
+    return [
+        np.asarray(o, dtype="float64")
+        for o in (outputs if isinstance(outputs, (list, tuple)) else [outputs])
+    ]
 
 
 def _flat(values) -> np.ndarray:

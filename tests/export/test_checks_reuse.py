@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tfgreen.export.checks import _kernel_runs, kernel_differences, max_lsb_difference
+from tfgreen.export.kernels import kernel_differences, kernel_runs, max_lsb_difference
 from tfgreen.quantization.ptq import convert
 from tfgreen.tflite.isolated import IsolatedRunner
 from tfgreen.tflite.read import read_tflite
@@ -24,7 +24,7 @@ def test_one_reference_run_gives_the_reference_outputs(keras):
         batch_size=1,
     )
     info = read_tflite(data)
-    figures, reference = _kernel_runs(data, info, [x])
+    figures, reference = kernel_runs(data, info, [x])
     assert figures == kernel_differences(data, info, [x]) and figures["samples"] == 12
     runner = IsolatedRunner(data, reference=True)
     separate = runner.predict(x)

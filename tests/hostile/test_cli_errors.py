@@ -83,8 +83,10 @@ def test_every_command_refuses_an_unknown_option_in_one_line(command, capsys):
 
 _AS_NOBODY = r"""
 import contextlib, io, json, os, sys
-from tfgreen.cli import main
-# what the commands import lazily, imported now: as nobody, Python's own files are out of reach
+from tfgreen.cli import build_parser, main
+# what the commands import lazily, imported now: as nobody, Python's own files (and a
+# checkout in a private folder) are out of reach
+build_parser()  # every subcommand's module
 import tfgreen.comparison, tfgreen.datasets, tfgreen.demo, tfgreen.loading  # noqa: E401
 import tfgreen.tflite.bench, tfgreen.tflite.inspection, tfgreen.tflite.isolated  # noqa: E401
 tfgreen.datasets.load_digits(flat=True)

@@ -20,7 +20,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from tfgreen import _lm, _metrics
+from tfgreen._metrics import float_list
 from tfgreen.errors import TargetError, TfliteFileError, message
+from tfgreen.export.kernels import kernel_runs, max_lsb_difference
 from tfgreen.perplexity import next_token_nll
 from tfgreen.tflite.read import TfliteModelInfo, float_ops, tensor_details
 
@@ -30,19 +32,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CHECKS",
-    "LUT_OPS",
     "CheckContext",
     "run_checks",
     "raise_strict",
     "parity",
     "accuracy",
-    "max_lsb_difference",
-    "kernel_differences",
 ]
-
-# Integer activations LiteRT's optimized kernels compute from lookup tables, which by
-# design round differently from the reference kernels.
-LUT_OPS = ("SOFTMAX", "LOGISTIC", "TANH")
 
 _TOKEN_DTYPES = ("int32", "int64")
 # `weights`: quantizations that store int8 (or int4) weights, the size from which a constant
@@ -55,19 +50,12 @@ _LATENCY_RUNS = 20
 _KERAS_CHUNK = 256
 
 
-def _as_list(outputs) -> list[np.ndarray]:
-    return [
-        np.asarray(o, dtype="float64")
-        for o in (outputs if isinstance(outputs, (list, tuple)) else [outputs])
-    ]
-
-
 def _predict_keras(model, arrays: list[np.ndarray]) -> list[np.ndarray]:
     """The Keras model's outputs, called eagerly in chunks (cheaper than `predict` here)."""
     chunks = []
     for start in range(0, len(arrays[0]), _KERAS_CHUNK):
         part = [a[start : start + _KERAS_CHUNK] for a in arrays]
-        chunks.append(_as_list(model(part[0] if len(part) == 1 else part, training=False)))
+        chunks.append(float_list(model(part[0] if len(part) == 1 else part, training=False)))
     return [np.concatenate([c[i] for c in chunks]) for i in range(len(chunks[0]))]
 
 
@@ -130,7 +118,7 @@ class CheckContext:
     @cached_property
     def tflite_outputs(self) -> list[np.ndarray]:
         """The file's (dequantized) outputs on `samples`, one array per output."""
-        return _as_list(self.runner.predict(self.samples.arrays))
+        return float_list(self.runner.predict(self.samples.arrays))
 
     @cached_property
     def parity(self) -> dict | None:
@@ -189,7 +177,7 @@ def parity(expected, actual, scales: list[float | None]) -> dict:
     """
     agreements, cosines, errors = [], [], []
     units = "float"
-    for want, got, scale in zip(_as_list(expected), _as_list(actual), scales, strict=True):
+    for want, got, scale in zip(float_list(expected), float_list(actual), scales, strict=True):
         agreements.append(_metrics.top1_agreement(want, got))
         a, b = want.reshape(len(want), -1), got.reshape(len(got), -1)
         norms = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
@@ -206,7 +194,7 @@ def parity(expected, actual, scales: list[float | None]) -> dict:
         "cosine": min(cosines),
         "max_abs_error": max(errors),
         "units": units,
-        "samples": int(len(_as_list(expected)[0])),
+        "samples": int(len(float_list(expected)[0])),
     }
 
 
@@ -227,106 +215,7 @@ def accuracy(outputs, labels: np.ndarray, kind: str | None = None) -> float:
     >>> accuracy(np.array([[-0.3], [2.0]]), np.array([0, 1]))
     1.0
     """
-    return _metrics.accuracy(_as_list(outputs)[0], labels, kind)
-
-
-def max_lsb_difference(first, second, scales: list[float | None]) -> float:
-    """Largest difference between two runs' outputs, in output quantization steps.
-
-    Args:
-        first: Outputs of one run (e.g. optimized kernels).
-        second: Outputs of another run (e.g. reference kernels).
-        scales: Quantization scale of each output, `None` for float outputs
-            (their difference is then given in output units).
-
-    Returns:
-        The largest difference.
-    """
-    worst = 0.0
-    for a, b, scale in zip(_as_list(first), _as_list(second), scales, strict=True):
-        difference = float(np.max(np.abs(a - b))) if a.size else 0.0
-        # Dequantized values differ by whole steps; round away float noise.
-        worst = max(worst, round(difference / scale, 4) if scale else difference)
-    return worst
-
-
-def kernel_differences(data: bytes, info: TfliteModelInfo, arrays: list[np.ndarray]) -> dict:
-    """Runs LiteRT's optimized builtin and reference kernels and compares every op's output.
-
-    Integer tensors are compared raw, so a difference of 1 is one quantization
-    step (LSB). Both runs propagate their own values, so differences include
-    what earlier ops passed on.
-
-    Args:
-        data: The `.tflite` bytes (an integer model).
-        info: Its parsed structure.
-        arrays: Float inputs, one array per model input, samples on axis 0.
-
-    Returns:
-        `max_lsb` (largest difference over ops other than the lookup-table
-        activations `LUT_OPS`), `lut_max_lsb` (over those, `None` if absent),
-        `worst_op` (name of the op with `max_lsb`), `top1_agreement` (fraction
-        of samples where both give the same top class; a 1-step difference can
-        flip near-ties) and `samples`.
-
-    Example:
-    ```python
-    kernel_differences(data, read_tflite(data), [x_test[:100]])["max_lsb"]  # 1
-    ```
-    """
-    return _kernel_runs(data, info, arrays)[0]
-
-
-def _kernel_runs(
-    data: bytes, info: TfliteModelInfo, arrays: list[np.ndarray]
-) -> tuple[dict, list[np.ndarray]]:
-    """`kernel_differences`' figures, and the reference kernels' outputs (dequantized, per
-    output of the file) from the same run, so no second reference run is needed."""
-    from tfgreen.tflite.isolated import IsolatedRunner
-
-    runs = [
-        IsolatedRunner(data, xnnpack=False, preserve_all_tensors=True),
-        IsolatedRunner(data, reference=True, preserve_all_tensors=True),
-    ]
-    ops = [op for op in info.ops if info.tensors[op.outputs[0]].dtype.startswith("int")]
-    indices = [op.outputs[0] for op in ops]
-    worst = dict.fromkeys(range(len(ops)), 0)
-    # Per side (optimized, reference), per output of the file: the dequantized values.
-    outputs: list[list[list[np.ndarray]]] = [[[] for _ in info.outputs] for _ in runs]
-    try:
-        for i in range(len(arrays[0])):
-            sample = [a[i : i + 1] for a in arrays]
-            optimized, reference = (run.raw_tensors(sample, indices + info.outputs) for run in runs)
-            for k in range(len(ops)):
-                difference = np.abs(optimized[k].astype("int64") - reference[k].astype("int64"))
-                worst[k] = max(worst[k], int(difference.max()) if difference.size else 0)
-            for side, values in enumerate((optimized, reference)):
-                for j, index in enumerate(info.outputs):
-                    outputs[side][j].append(_dequantized(info, index, values[len(ops) + j]))
-    finally:
-        for run in runs:
-            run.close()
-    optimized, reference = ([np.concatenate(o) for o in side] for side in outputs)
-    plain = {k: v for k, v in worst.items() if ops[k].name not in LUT_OPS}
-    lut = [v for k, v in worst.items() if ops[k].name in LUT_OPS]
-    worst_op = max(plain, key=plain.get) if plain else None
-    figures = {
-        "max_lsb": max(plain.values()) if plain else 0,
-        "lut_max_lsb": max(lut) if lut else None,
-        "worst_op": None if worst_op is None else ops[worst_op].name,
-        "top1_agreement": _metrics.top1_agreement(optimized[0], reference[0]),
-        "samples": int(len(arrays[0])),
-    }
-    return figures, reference
-
-
-def _dequantized(info: TfliteModelInfo, index: int, raw: np.ndarray) -> np.ndarray:
-    """A tensor's raw values in real units (integers through their scale and zero point)."""
-    tensor = info.tensors[index]
-    values = np.asarray(raw, dtype="float64")
-    if len(tensor.scale) == 1 and tensor.scale[0]:
-        values = (values - tensor.zero_point[0]) * tensor.scale[0]
-    return values
+    return _metrics.accuracy(float_list(outputs)[0], labels, kind)
 
 
 def _check_float_ops(context: CheckContext) -> dict:
@@ -439,7 +328,7 @@ def _check_reference_kernels(context: CheckContext) -> dict | None:
     head = [a[:count] for a in context.samples.arrays]
     try:
         # One reference run gives both the per-op differences and the outputs.
-        kernels, reference = _kernel_runs(context.data, context.info, head)
+        kernels, reference = kernel_runs(context.data, context.info, head)
     except TfliteFileError as error:
         # LiteRT's reference kernels abort on some valid files (an int8 SOFTMAX over
         # 1000 classes; one whose input step is below ~1.5e-8, as in an untrained
