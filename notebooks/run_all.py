@@ -101,7 +101,9 @@ def execute_notebook(
     path = Path(path)
     notebook = nbformat.read(path, as_version=4)
     kernelspec = dict(notebook.metadata.get("kernelspec", {}))
-    with tempfile.TemporaryDirectory(prefix="tfgreen-nb-") as scratch:
+    # The kernel may still be writing its IPython history while it shuts down:
+    # a scratch file left behind then must not fail a notebook that ran.
+    with tempfile.TemporaryDirectory(prefix="tfgreen-nb-", ignore_cleanup_errors=True) as scratch:
         cwd = Path(workdir) if workdir is not None else Path(scratch) / "run"
         cwd.mkdir(parents=True, exist_ok=True)
         env = dict(os.environ)

@@ -18,6 +18,15 @@ from tfgreen.flavor import FLAVORS, keras_for
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def pytest_collection_modifyitems(config, items):
+    """Runs the `slow` tests first (stable order otherwise).
+
+    With `-n 2` the long end-to-end runs are then shared by both workers from
+    the start instead of ending the session on one of them.
+    """
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 def run_python(*args: str, env_extra: dict | None = None, timeout: int = 300, cwd=None):
     """Runs `python ARGS` in a fresh process: the repo importable, the user's Keras untouched."""
     env = {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}

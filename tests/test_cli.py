@@ -1,3 +1,5 @@
+import pytest
+
 from tfgreen.cli import main
 
 
@@ -13,6 +15,7 @@ def test_no_command_exits_2():
     assert main([]) == 2
 
 
+@pytest.mark.slow
 def test_demo_quick_runs_the_whole_pipeline(tmp_path, python_run):
     import json
 

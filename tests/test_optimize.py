@@ -110,6 +110,7 @@ def test_report_writes_markdown_plots_and_json(flavor, trained_cnn, digits, tmp_
     assert len(saved["candidates"]) == len(result.candidates)
 
 
+@pytest.mark.slow
 def test_language_model_search_keeps_perplexity(flavor, tiny_lm, text_data, tmp_path):
     val = text_data.val[:64]
     result = tfgreen.optimize(
@@ -238,6 +239,7 @@ def test_language_model_bad_input(flavor, text_data, tmp_path):
 # ---- the command line
 
 
+@pytest.mark.slow
 def test_cli_optimize_runs_and_writes_the_report(tmp_path, python_run):
     from tfgreen.models import small_mlp
 

@@ -252,4 +252,13 @@ def _run_in_child(argv: list[str] | None, timeout: float) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    status = main()
+    if os.environ.get("_TFGREEN_KIT_CHILD"):
+        # The --no-verify child: LiteRT may crash while tearing down the interpreter
+        # of a hostile file after the answer is printed (measured: "double free"
+        # after "Invalid tensor index -1"). Leave without running destructors so
+        # the printed answer and its exit code stand.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
+    sys.exit(status)

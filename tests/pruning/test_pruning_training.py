@@ -123,8 +123,8 @@ def test_schedule_longer_than_run_warns_with_figures(compiled, flavor, digits_fl
             callbacks=[tfgreen.callbacks.Pruning()],
         )
     texts = [str(w.message) for w in caught]
-    # Updates every 5 steps (about 20 per schedule): the last one in the run is at step 15.
-    reachable = 0.8 * (1 - (1 - 15 / 100) ** 3)
+    # Updates every 3 steps (about 40 per schedule): the last one in the run is at step 18.
+    reachable = 0.8 * (1 - (1 - 18 / 100) ** 3)
     assert any(
         f"ends at step 100 but this fit() run has only 20 steps; sparsity will reach {reachable:.3f}"
         in t
@@ -149,9 +149,9 @@ def test_resume_from_saved_file_with_initial_epoch(
     with pytest.warns(UserWarning, match="did not reach its target"):
         first = pruned.fit(x, y, epochs=4, verbose=0, callbacks=[tfgreen.callbacks.Pruning(), stop])
     middle = first.history["sparsity"][-1]
-    # Step 40 of 80, schedule ends at step 64, masks update every 4 steps:
-    # the last update before the stop is at step 36.
-    assert abs(middle - 0.8 * (1 - (1 - 36 / 64) ** 3)) < 2e-3
+    # Step 40 of 80, schedule ends at step 64, masks update every 2 steps:
+    # the last update before the stop is at step 38.
+    assert abs(middle - 0.8 * (1 - (1 - 38 / 64) ** 3)) < 2e-3
 
     path = tmp_path / "mid.keras"
     pruned.save(path)

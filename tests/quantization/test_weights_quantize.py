@@ -218,6 +218,7 @@ def test_refuses_tf_keras_and_nothing_to_quantize():
         tfgreen.quantize(dense, "gptq", calibration_data=np.zeros((2, 4), "int32"))
 
 
+@pytest.mark.slow
 def test_kerashub_causal_lm_keeps_its_class(text_data, tmp_path, make_gpt2):
     import keras
 

@@ -6,7 +6,7 @@ are turned into steps when training starts (from `epochs`, the steps per epoch
 and `initial_epoch`, by `tfgreen.callbacks.Pruning`); given as ints they are
 steps. The masks are updated every `frequency` steps between `begin` and
 `end`; left as `None`, the frequency is chosen from the run so the masks
-update about 20 times whatever its length (each update re-ranks every pruned
+update about 40 times whatever its length (each update re-ranks every pruned
 kernel, so updating every step would cost more than the training), and always
 on the `end` step, so the final sparsity is reached exactly (tfmot's fixed
 `frequency=100` leaves short runs at 0%).
@@ -34,7 +34,7 @@ __all__ = [
     "schedule_from_config",
 ]
 
-_UPDATES_PER_RUN = 20
+_UPDATES_PER_RUN = 40
 _REGISTRY: dict[str, type] = {}
 
 
@@ -125,7 +125,7 @@ class PruningSchedule:
         end: Step at which the final sparsity is reached, same units as `begin`;
             `None` means the last step of the run. Defaults to `None`.
         frequency: Steps between two mask updates; `None` updates them about
-            20 times between `begin` and `end`, whatever the run's length
+            40 times between `begin` and `end`, whatever the run's length
             (`frequency=1` re-ranks the weights every step, which costs more
             than the training itself). Defaults to `None`.
 
@@ -171,7 +171,7 @@ class PruningSchedule:
             frequency,
             allow_none=True,
             example=10,
-            fix="Leave frequency=None (about 20 mask updates per run) unless you need a "
+            fix="Leave frequency=None (about 40 mask updates per run) unless you need a "
             "fixed update interval in steps",
         )
         self.begin = begin
@@ -236,7 +236,7 @@ class PolynomialDecay(PruningSchedule):
         end: Step at which `final_sparsity` is reached (float: fraction of the
             run, int: step). Defaults to `0.8`.
         power: Exponent of the decay. Defaults to `3`.
-        frequency: Steps between mask updates; `None` chooses about 20
+        frequency: Steps between mask updates; `None` chooses about 40
             updates per run. Defaults to `None`.
 
     Example:
@@ -244,7 +244,7 @@ class PolynomialDecay(PruningSchedule):
     >>> schedule = tfgreen.PolynomialDecay(0.8, end=0.5)
     >>> plan = schedule.resolve(100)
     >>> plan.end, plan.frequency, round(plan.sparsity_at_step(30), 3)
-    (50, 3, 0.749)
+    (50, 2, 0.749)
     """
 
     def __init__(
@@ -308,7 +308,7 @@ class ConstantSparsity(PruningSchedule):
             Defaults to `0.0`.
         end: Last mask update (same units); `None` keeps updating until the
             end of the run. Defaults to `None`.
-        frequency: Steps between mask updates; `None` chooses about 20
+        frequency: Steps between mask updates; `None` chooses about 40
             updates per run. Defaults to `None`.
 
     Example:
