@@ -3,7 +3,7 @@
 Every `benchmarks/bench_*.py` module exposes `run(quick: bool) -> list[dict]`:
 rows of figures measured in one run (ratios measured side by side). This
 runner calls them, then writes `benchmarks/results/<name>.json` and
-`benchmarks/results/README.md`.
+rebuilds `benchmarks/results/README.md` from every results file there.
 
 Usage:
     python benchmarks/run.py [--quick] [--only NAME ...] [--out DIR]
@@ -26,7 +26,7 @@ from tfgreen import __version__  # noqa: E402
 from tfgreen._io import atomic_write_text  # noqa: E402
 from tfgreen.report import markdown_table  # noqa: E402
 
-__all__ = ["discover", "run_all", "main"]
+__all__ = ["discover", "run_all", "write_readme", "main"]
 
 
 def discover(folder: Path = HERE) -> dict[str, Path]:
@@ -70,7 +70,6 @@ def run_all(
         "tfgreen": __version__,
         "quick": quick,
     }
-    sections = [f"# Benchmark results\n\nMachine: `{json.dumps(machine)}`\n"]
     for name, path in found.items():
         if names and name not in names:
             continue
@@ -85,11 +84,25 @@ def run_all(
                 {"benchmark": name, "seconds": seconds, "machine": machine, "rows": rows}, indent=2
             ),
         )
-        sections.append(f"## {name}\n\n{markdown_table(rows)}\n\n({seconds:.0f} s)\n")
         print(markdown_table(rows), flush=True)
-    if names is None:
-        atomic_write_text(out / "README.md", "\n".join(sections))
+    write_readme(out, found, machine)
     return results
+
+
+def write_readme(out: Path, found: dict[str, Path], machine: dict) -> None:
+    """Writes `out/README.md`: one table per benchmark with a results file in `out`.
+
+    Rebuilt from the JSON files after every run, so `--only` keeps the tables
+    of the benchmarks it did not run.
+    """
+    sections = [f"# Benchmark results\n\nMachine: `{json.dumps(machine)}`\n"]
+    for name in found:
+        path = out / f"{name}.json"
+        if path.exists():
+            saved = json.loads(path.read_text())
+            table = markdown_table(saved["rows"])
+            sections.append(f"## {name}\n\n{table}\n\n({saved['seconds']:.0f} s)\n")
+    atomic_write_text(out / "README.md", "\n".join(sections))
 
 
 def main(argv: list[str] | None = None) -> int:

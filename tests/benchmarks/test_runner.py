@@ -28,6 +28,19 @@ def test_runner_writes_json_and_markdown(runner, tmp_path):
     assert "| case | ratio |" in (tmp_path / "out" / "README.md").read_text()
 
 
+def test_running_one_benchmark_keeps_the_others_tables(runner, tmp_path):
+    folder = tmp_path / "benches"
+    folder.mkdir()
+    for name, ratio in (("first", 0.25), ("second", 0.75)):
+        (folder / f"bench_{name}.py").write_text(
+            f"def run(quick):\n    return [{{'case': '{name}', 'ratio': {ratio}}}]\n"
+        )
+    runner.run_all(None, quick=True, out=tmp_path / "out", folder=folder)
+    runner.run_all(["second"], quick=True, out=tmp_path / "out", folder=folder)
+    table = (tmp_path / "out" / "README.md").read_text()
+    assert "## first" in table and "| first | 0.25  |" in table and "## second" in table
+
+
 def test_runner_rejects_unknown_names(runner, tmp_path):
     with pytest.raises(SystemExit, match="unknown benchmark"):
         runner.run_all(["nope"], out=tmp_path, folder=tmp_path)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import numpy as np
 
 from tfgreen import _metrics
-from tfgreen._metrics import float_list
 from tfgreen.tflite.read import TfliteModelInfo
 
 __all__ = ["LUT_OPS", "max_lsb_difference", "kernel_differences", "kernel_runs"]
@@ -33,7 +32,9 @@ def max_lsb_difference(first, second, scales: list[float | None]) -> float:
         The largest difference.
     """
     worst = 0.0
-    for a, b, scale in zip(float_list(first), float_list(second), scales, strict=True):
+    for a, b, scale in zip(
+        _metrics.float_list(first), _metrics.float_list(second), scales, strict=True
+    ):
         difference = float(np.max(np.abs(a - b))) if a.size else 0.0
         # Dequantized values differ by whole steps; round away float noise.
         worst = max(worst, round(difference / scale, 4) if scale else difference)
