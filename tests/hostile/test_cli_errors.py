@@ -87,7 +87,7 @@ from tfgreen.cli import build_parser, main
 # what the commands import lazily, imported now: as nobody, Python's own files (and a
 # checkout in a private folder) are out of reach
 build_parser()  # every subcommand's module
-import tfgreen.comparison, tfgreen.datasets, tfgreen.demo, tfgreen.loading  # noqa: E401
+import tfgreen.comparison, tfgreen.datasets, tfgreen.demo, tfgreen.export.exporter, tfgreen.loading  # noqa: E401
 import tfgreen.tflite.bench, tfgreen.tflite.inspection, tfgreen.tflite.isolated  # noqa: E401
 tfgreen.datasets.load_digits(flat=True)
 import tfgreen._adapters.codecarbon as cc; cc.known_countries()  # noqa: E702
