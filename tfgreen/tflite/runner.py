@@ -20,6 +20,9 @@ from tfgreen.tflite.read import existing_tflite
 
 __all__ = ["TfliteRunner", "quantize_array", "dequantize_array"]
 
+# Interpreters a runner keeps, one per input shape (a batch size and the last, smaller batch).
+_INTERPRETERS = 4
+
 
 def quantize_array(x: np.ndarray, detail: dict) -> np.ndarray:
     """Casts a float array to a tensor's dtype, quantizing with its scale/zero point."""
@@ -57,6 +60,13 @@ class TfliteRunner:
             an invocation (see `raw_tensors`); for checks, not for speed.
             Defaults to `False`.
 
+    Each input shape gets its own interpreter, sized before it first
+    allocates, instead of resizing one that has run: with the XNNPACK
+    delegate (ai_edge_litert 2.3), an int8 language model resized from batch 1 to
+    32 after its first allocation returned wrong logits for every row past
+    the 16th, while a fresh interpreter of batch 32 matches batch 1 exactly.
+    The runner keeps the last few interpreters (a batch and its remainder).
+
     Example:
     ```python
     runner = TfliteRunner("out/model.tflite")
@@ -73,7 +83,7 @@ class TfliteRunner:
         xnnpack: bool = True,
         preserve_all_tensors: bool = False,
     ):
-        from ai_edge_litert.interpreter import Interpreter, OpResolverType
+        from ai_edge_litert.interpreter import OpResolverType
 
         if isinstance(model, (bytes, bytearray)):
             content = bytes(model)
@@ -86,14 +96,15 @@ class TfliteRunner:
             resolver = OpResolverType.AUTO
         else:
             resolver = OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+        self._options = {
+            "model_content": content,
+            "num_threads": num_threads,
+            "experimental_op_resolver_type": resolver,
+            "experimental_preserve_all_tensors": preserve_all_tensors,
+        }
+        self._by_shape: dict[tuple, object] = {}
         try:
-            self.interpreter = Interpreter(
-                model_content=content,
-                num_threads=num_threads,
-                experimental_op_resolver_type=resolver,
-                experimental_preserve_all_tensors=preserve_all_tensors,
-            )
-            self.interpreter.allocate_tensors()
+            self._use(self._interpreter(None))
         except (ValueError, RuntimeError) as error:
             raise TfliteFileError(
                 message(
@@ -103,17 +114,35 @@ class TfliteRunner:
                     error=str(error).splitlines()[0] if str(error) else type(error).__name__,
                 )
             ) from error
-        self.inputs = self.interpreter.get_input_details()
-        self.outputs = self.interpreter.get_output_details()
+
+    def _interpreter(self, shapes: tuple | None):
+        """A new interpreter, its inputs sized to `shapes` before its first allocation."""
+        from ai_edge_litert.interpreter import Interpreter
+
+        interpreter = Interpreter(**self._options)
+        if shapes is not None:
+            for detail, shape in zip(interpreter.get_input_details(), shapes, strict=True):
+                interpreter.resize_tensor_input(detail["index"], shape)
+        interpreter.allocate_tensors()
+        key = tuple(tuple(int(v) for v in d["shape"]) for d in interpreter.get_input_details())
+        if len(self._by_shape) >= _INTERPRETERS:
+            self._by_shape.pop(next(iter(self._by_shape)))
+        self._by_shape[key] = interpreter
+        return interpreter
+
+    def _use(self, interpreter) -> None:
+        self.interpreter = interpreter
+        self.inputs = interpreter.get_input_details()
+        self.outputs = interpreter.get_output_details()
 
     def _set_inputs(self, sample: list[np.ndarray]) -> None:
+        shapes = tuple(tuple(int(v) for v in x.shape) for x in sample)
+        if shapes != tuple(tuple(int(v) for v in d["shape"]) for d in self.inputs):
+            # One interpreter per input shape, sized before it first allocates: resizing
+            # an allocated interpreter can go wrong under XNNPACK (see the class docstring).
+            known = self._by_shape.get(shapes)
+            self._use(known if known is not None else self._interpreter(shapes))
         for detail, x in zip(self.inputs, sample, strict=True):
-            shape = tuple(detail["shape"])
-            if tuple(x.shape) != shape:
-                self.interpreter.resize_tensor_input(detail["index"], x.shape)
-                self.interpreter.allocate_tensors()
-                self.inputs = self.interpreter.get_input_details()
-                self.outputs = self.interpreter.get_output_details()
             self.interpreter.set_tensor(detail["index"], quantize_array(x, detail))
 
     def _run(self, sample: list[np.ndarray]) -> None:
