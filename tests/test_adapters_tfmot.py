@@ -69,6 +69,7 @@ def built_wrapper():
         "pruning_obj.weight_mask_op",
         "sparsity_m_by_n",
         "pruning_schedule",
+        "block_size",
     ],
 )
 def test_wrapper_attributes(built_wrapper, path):
@@ -103,12 +104,13 @@ def test_adapter_functions_on_a_built_wrapper(built_wrapper):
         "_pruning_schedule",
         "_block_size",
         "_block_pooling_type",
-        "_maybe_update_block_mask",
+        "conditional_mask_update",
+        "weight_mask_op",
         "_weight_assign_objs",
     ],
 )
-def test_pruning_object_internals_for_group_pruning(built_wrapper, path):
-    # `group_pruning` rebuilds tfmot's Pruning object from these and overrides the last two.
+def test_pruning_object_internals_for_driven_masks(built_wrapper, path):
+    # `drive_masks` rebuilds tfmot's Pruning object from these and overrides the last two.
     assert hasattr(built_wrapper.pruning_obj, path), _moved(f"pruning_impl.Pruning.{path}")
 
 

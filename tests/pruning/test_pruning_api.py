@@ -133,10 +133,11 @@ def test_for_xnnpack(flavor, keras):
 def test_keras3_mask_math():
     from keras import ops
 
-    from tfgreen.pruning._keras3 import _m_by_n_mask, _magnitude_mask
+    from tfgreen.pruning._keras3 import _m_by_n_mask
+    from tfgreen.pruning._threshold import magnitude_mask
 
     weights = np.array([[0.5, -0.1], [0.05, 0.9], [-0.3, 0.2], [0.01, -0.7]], "float32")
-    mask = ops.convert_to_numpy(_magnitude_mask(ops.convert_to_tensor(weights), 0.4))
+    mask = magnitude_mask(ops.convert_to_numpy(ops.convert_to_tensor(weights)), 0.4)
     # 0.4 * 8 = 3.2 -> the 3 smallest magnitudes: 0.01, 0.05, 0.1.
     np.testing.assert_array_equal(mask, [[1, 0], [0, 1], [1, 1], [0, 1]])
     # Dense kernel (in=4, out=2): per output column, keep the 2 largest of each 4 inputs.

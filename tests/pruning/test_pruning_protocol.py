@@ -18,7 +18,7 @@ _MEMBERS = sorted(
 
 
 def test_protocol_lists_every_member():
-    assert "BATCH_HOOKS" in _MEMBERS and "load_scope" in _MEMBERS and len(_MEMBERS) == 19
+    assert "batch" in _MEMBERS and "load_scope" in _MEMBERS and len(_MEMBERS) == 18
 
 
 @pytest.mark.parametrize("flavor", FLAVORS)
@@ -33,10 +33,7 @@ def test_backend_matches_protocol(flavor):
         and (callable(value) or name.isupper())
     )
     assert public == _MEMBERS
-    assert isinstance(module.BATCH_HOOKS, bool)
     for name in _MEMBERS:
-        if name == "BATCH_HOOKS":
-            continue
         expected = list(inspect.signature(getattr(PruningBackend, name)).parameters)[1:]
         assert list(inspect.signature(getattr(module, name)).parameters) == expected, name
 

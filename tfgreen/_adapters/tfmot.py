@@ -5,7 +5,9 @@ it needs a few things tfmot does not export: the wrapper class itself (from a
 private module, to subclass it and to recognise wrappers), its
 `_PRUNE_CALLBACK_ERROR_MSG`, and the attributes a built wrapper keeps
 (`pruning_vars`, `pruning_step`, `pruning_obj.weight_mask_op()`,
-`sparsity_m_by_n`, `pruning_schedule`); and, for quantization-aware training,
+`sparsity_m_by_n`, `pruning_schedule`, `block_size`), the constructor arguments
+of its `Pruning` object and the two methods tfgreen overrides
+(`conditional_mask_update`, `_weight_assign_objs`); and, for quantization-aware training,
 three private modules (`QAT_MODULES`): the default 8-bit registry and
 quantize configs, and the prune-preserving quantizers. Everything else of tfmot that tfgreen
 uses is public API. `tests/test_adapters_tfmot.py` checks each symbol against
@@ -16,11 +18,12 @@ the pinned version. Importing this module imports tfmot (through
 from __future__ import annotations
 
 import importlib
+import inspect
 
 import tensorflow as tf
 import tf_keras
 
-from tfgreen.errors import message
+from tfgreen.errors import TfgreenValueError, message
 from tfgreen.flavor import tfmot
 
 __all__ = [
@@ -33,7 +36,8 @@ __all__ = [
     "apply_masks",
     "m_by_n",
     "schedule",
-    "group_pruning",
+    "drive_masks",
+    "update_masks",
     "group_of",
     "QAT_MODULES",
     "qat_module",
@@ -57,13 +61,18 @@ _WRAPPER = importlib.import_module(WRAPPER_MODULE).PruneLowMagnitude
 _PRUNING = importlib.import_module(IMPL_MODULE).Pruning
 
 
-class _GroupPruning(_PRUNING):
-    """tfmot's pruning object, with masks chosen per group (channel, head) and extra weights.
+class _DrivenPruning(_PRUNING):
+    """tfmot's pruning object, its masks updated from the host by `update(sparsity)`.
 
-    `masks_for(weight, sparsity)` returns a weight's new 0/1 mask (tfmot asks
-    per weight, inside the training graph); `extras()` returns `(variable,
-    keep)` pairs that are multiplied by `keep` wherever tfmot applies the
-    masks (biases and BatchNormalization weights of the removed channels).
+    tfmot re-ranks every kernel in a conditional inside the training graph,
+    which tf_keras traces for each pruned layer; here the graph only keeps
+    `weights = weights * mask` (and the extras), and tfgreen's callback calls
+    `update` at the few steps its schedule updates the masks.
+    `masks_for(weight, sparsity)` returns a weight's new 0/1 mask (by
+    magnitude, `tfgreen.pruning._threshold`, or by whole groups with `group`
+    set); `extras()` returns `(variable, keep)` pairs multiplied by `keep`
+    wherever tfmot applies the masks (biases and BatchNormalization weights
+    of removed channels).
     """
 
     def __init__(self, group, masks_for, extras, **kwargs):
@@ -72,9 +81,14 @@ class _GroupPruning(_PRUNING):
         self._masks_for = masks_for
         self._extras = extras
 
-    def _maybe_update_block_mask(self, weights):
-        sparsity = self._pruning_schedule(self._step_fn())[1]
-        return tf.constant(0.0, weights.dtype), self._masks_for(weights, sparsity)
+    def conditional_mask_update(self):
+        return tf.no_op()  # the masks change only through `update`
+
+    def update(self, sparsity: float) -> None:
+        """Recomputes every mask at `sparsity` and multiplies the weights by them."""
+        for weight, mask, _ in self._pruning_vars:
+            mask.assign(self._masks_for(weight, sparsity))
+        self.weight_mask_op()
 
     def _weight_assign_objs(self):
         extra = [variable.assign(variable * keep) for variable, keep in self._extras()]
@@ -110,6 +124,10 @@ def _children(layer) -> list:
 class PruneLowMagnitude(_WRAPPER):
     """tfmot's wrapper, with tfgreen's message when the Pruning callback is missing.
 
+    Its unstructured masks are updated from the host (`_DrivenPruning`,
+    `update_masks`) with `tfgreen.pruning._threshold.magnitude_mask`;
+    `"m:n"` and block masks stay tfmot's, updated in the training graph.
+
     It also prunes a tf_keras EinsumDense (tfmot's registry lacks it: its
     kernel is given as the prunable weight, the way tfmot's registry makes
     built-in layers prunable), and builds a tf_keras MultiHeadAttention's
@@ -131,9 +149,27 @@ class PruneLowMagnitude(_WRAPPER):
         "Pass callbacks=[tfgreen.callbacks.Pruning()] to model.fit",
     )
 
+    armed = False  # set by tfgreen's callback for the length of a fit() run
+
+    def call(self, inputs, training=None, **kwargs):
+        if not isinstance(self.pruning_obj, _DrivenPruning):
+            return super().call(inputs, training=training, **kwargs)
+        # Driven masks: no step counter and no update conditional in the graph, only
+        # weights * mask before the layer runs (as tfmot does on every call).
+        if training is True and not self.armed:
+            raise TfgreenValueError(self._PRUNE_CALLBACK_ERROR_MSG)
+        self.add_update(self.pruning_obj.weight_mask_op())
+        if "training" in inspect.signature(self.layer.call).parameters:
+            kwargs["training"] = training
+        return self.layer.call(inputs, **kwargs)
+
     def build(self, input_shape):
         _build_attention(self.layer)
         super().build(input_shape)
+        if not self.sparsity_m_by_n and list(self.block_size) == [1, 1]:
+            from tfgreen.pruning._threshold import magnitude_mask
+
+            drive_masks(self, lambda weight, sparsity: magnitude_mask(weight.numpy(), sparsity))
 
 
 def is_wrapper(layer) -> bool:
@@ -167,10 +203,17 @@ def schedule(wrapper):
     return wrapper.pruning_schedule
 
 
-def group_pruning(wrapper, group: tuple[str, str], masks_for, extras) -> None:
-    """Makes a built wrapper mask whole groups (`_GroupPruning`), on its own variables."""
+def drive_masks(wrapper, masks_for, extras=list, group: tuple[str, str] | None = None) -> None:
+    """Makes a built wrapper take its masks from `masks_for` (`_DrivenPruning`), on its variables.
+
+    Args:
+        wrapper: A built `PruneLowMagnitude`.
+        masks_for: `(weight variable, sparsity) -> 0/1 mask`, run eagerly by `update_masks`.
+        extras: `() -> [(variable, keep)]` multiplied in with the masks. Defaults to none.
+        group: The `(kind, norm)` of whole-group masks, or `None`. Defaults to `None`.
+    """
     old = wrapper.pruning_obj
-    wrapper.pruning_obj = _GroupPruning(
+    wrapper.pruning_obj = _DrivenPruning(
         group,
         masks_for,
         extras,
@@ -180,6 +223,14 @@ def group_pruning(wrapper, group: tuple[str, str], masks_for, extras) -> None:
         block_size=old._block_size,
         block_pooling_type=old._block_pooling_type,
     )
+
+
+def update_masks(wrapper, sparsity: float) -> bool:
+    """Updates a driven wrapper's masks to `sparsity` now; `False` for tfmot's own ("m:n")."""
+    if not isinstance(wrapper.pruning_obj, _DrivenPruning):
+        return False
+    wrapper.pruning_obj.update(sparsity)
+    return True
 
 
 def group_of(wrapper) -> tuple[str, str] | None:

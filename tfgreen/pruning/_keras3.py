@@ -30,6 +30,7 @@ from tfgreen.errors import TfgreenValueError, message
 from tfgreen.pruning import _keras3_groups as groups
 from tfgreen.pruning._clone import clone_layers, fresh_copy
 from tfgreen.pruning._kernels import Kernel, find_kernels
+from tfgreen.pruning._threshold import magnitude_mask
 from tfgreen.pruning.schedules import (
     Plan,
     PruningSchedule,
@@ -38,11 +39,7 @@ from tfgreen.pruning.schedules import (
 )
 from tfgreen.pruning.structure import group_of, parse_structure
 
-# The callback updates the masks from its per-batch hook.
-BATCH_HOOKS = True
-
 __all__ = [
-    "BATCH_HOOKS",
     "prunable_kernels",
     "structure_problem",
     "xnnpack_layers",
@@ -281,33 +278,6 @@ def kernel_and_mask(wrapper: _PruneLowMagnitude) -> tuple:
     return wrapper.kernels[0].variable, wrapper.masks[0]
 
 
-def _magnitude_mask(weights, sparsity: float) -> np.ndarray:
-    """A 0/1 mask zeroing the `sparsity * size` (rounded) smallest-magnitude weights.
-
-    The count is rounded to the nearest integer, as tfmot does, so each
-    kernel's sparsity is the closest its size allows to the target. The
-    threshold is the count-th smallest magnitude, found by a linear-time
-    selection (`np.partition`), not a sort. Weights tied at the threshold
-    (improbable for float weights other than the zeros already pruned) all
-    fall on the same side of it. The few scheduled updates of a run read the
-    kernel once and compute on the host: one copy instead of a dozen eager ops.
-    """
-    weights = ops.convert_to_numpy(weights)
-    magnitudes = np.abs(np.asarray(weights, "float32"))  # float16/bfloat16 kernels too
-    size = magnitudes.size
-    count = min(size, int(math.floor(sparsity * size + 0.5)))
-    if count <= 0 or count >= size:
-        return np.full(weights.shape, float(count <= 0), weights.dtype)
-    flat = magnitudes.reshape(-1)
-    if count <= size - count:
-        # The largest of the `count` smallest magnitudes: everything above it stays.
-        keep = magnitudes > np.partition(flat, count - 1)[count - 1]
-    else:
-        # The smallest of the `size - count` largest: everything from it up stays.
-        keep = magnitudes >= np.partition(flat, count)[count]
-    return keep.astype(weights.dtype)
-
-
 def _m_by_n_mask(weights, m: int, n: int, axis: int):
     """A 0/1 mask with `m` zeros in every `n` consecutive weights along `axis`.
 
@@ -340,7 +310,7 @@ def _update_masks(wrapper: _PruneLowMagnitude, sparsity: float) -> None:
             mask = _m_by_n_mask(weights, *wrapper.m_by_n, kernel.axis)
         else:
             weights = ops.convert_to_numpy(kernel.variable)
-            mask = _magnitude_mask(weights, sparsity)
+            mask = magnitude_mask(weights, sparsity)
         mask_variable.assign(mask)
         kernel.variable.assign(weights * mask)
 

@@ -27,13 +27,10 @@ __all__ = ["PruningBackend"]
 class PruningBackend(Protocol):
     """One Keras's implementation of magnitude pruning.
 
-    Attributes:
-        BATCH_HOOKS: Whether `tfgreen.callbacks.Pruning` must run per batch
-            (`batch` does the mask updates) or not (the masks update inside the
-            training graph and `batch` has nothing to do).
+    `tfgreen.callbacks.Pruning` calls `begin` when a `fit()` run starts,
+    `batch` before each training step (the mask updates its plan makes are
+    done there, on the host) and `end` when it ends.
     """
-
-    BATCH_HOOKS: bool
 
     def prunable_kernels(self, layer, embeddings: bool) -> list[Kernel]:
         """The kernels wrapping `layer` would prune (empty: the layer can't be pruned)."""

@@ -1,14 +1,15 @@
 """The pruning backend for tf_keras models, on tfmot's `PruneLowMagnitude`.
 
-Implements `tfgreen.pruning._protocol.PruningBackend`. tfmot does the masking
-(in its wrapper, with its distribution-aware mask updates); tfgreen's
-schedule decides when and how far through `_DrivenSchedule`, a schedule tfmot
-calls with its step counter, reading a per-step plan that
-`tfgreen.callbacks.Pruning` writes when the `fit()` run starts. The callback
-needs no per-batch hook here, like tfmot's own. tfmot's private internals are
-reached only through `tfgreen._adapters.tfmot`, imported when a model is
-actually pruned, so loading or measuring a plain tf_keras model never imports
-tfmot.
+Implements `tfgreen.pruning._protocol.PruningBackend`. tfmot's wrapper holds
+the masks and multiplies the weights by them at every training step (with
+its distribution-aware assignment); the masks themselves are recomputed on
+the host by `tfgreen.callbacks.Pruning`, at the few steps tfgreen's schedule
+updates them (`batch`), as in the Keras 3 backend, instead of in a
+conditional that tfmot puts in the training graph of every pruned layer.
+`"m:n"` masks stay tfmot's own, set in the graph at the first step. tfmot's
+private internals are reached only through `tfgreen._adapters.tfmot`,
+imported when a model is actually pruned, so loading or measuring a plain
+tf_keras model never imports tfmot.
 """
 
 from __future__ import annotations
@@ -35,11 +36,7 @@ from tfgreen.pruning.schedules import (
 )
 from tfgreen.pruning.structure import group_of, parse_structure
 
-# The masks update inside the training graph: the callback needs no batch hooks.
-BATCH_HOOKS = False
-
 __all__ = [
-    "BATCH_HOOKS",
     "prunable_kernels",
     "structure_problem",
     "xnnpack_layers",
@@ -68,13 +65,11 @@ def _adapter():
 
 
 class _DrivenSchedule:
-    """A tfmot pruning schedule that looks up tfgreen's plan of the current `fit()` run.
+    """The pruning schedule tfmot's wrapper keeps: tfgreen's schedule, saved with the model.
 
-    `tfgreen.callbacks.Pruning` writes, when the run starts, the target
-    sparsity of every step that updates the masks (-1 for the others) into a
-    variable; tfmot's own step counter indexes it inside the training graph,
-    so no per-batch Python work is needed. tfmot calls it as
-    `schedule(step) -> (update_now, sparsity)` and saves its `get_config()`.
+    tfmot stores it and saves its `get_config()`; the masks follow the plan
+    the callback resolves from it for each `fit()` run (`batch`), so tfmot
+    never calls it.
 
     Args:
         schedule: The tfgreen `PruningSchedule` (or its config) it stands for.
@@ -82,24 +77,6 @@ class _DrivenSchedule:
 
     def __init__(self, schedule):
         self.schedule = schedule_from_config(schedule)
-        self._table = tf.Variable(
-            [-1.0], trainable=False, shape=tf.TensorShape([None]), name="tfgreen_pruning_plan"
-        )
-
-    def load(self, plan: Plan) -> None:
-        """Writes the per-step targets of a resolved plan (-1: no mask update)."""
-        table = [plan.sparsity_at_step(step) for step in range(max(plan.total_steps, 1))]
-        self._table.assign(np.array([-1.0 if v is None else v for v in table], "float32"))
-
-    def __call__(self, step):
-        # tfmot increments its step before asking, so step 1 is the run's step 0.
-        table = tf.convert_to_tensor(self._table)
-        index = tf.cast(step, tf.int32) - 1
-        inside = tf.logical_and(index >= 0, index < tf.size(table))
-        value = tf.where(
-            inside, tf.gather(table, tf.clip_by_value(index, 0, tf.size(table) - 1)), -1.0
-        )
-        return value >= 0.0, tf.maximum(value, 0.0)
 
     def get_config(self):
         return {
@@ -215,7 +192,7 @@ def _other_axes(rank: int, axis: int) -> list[int]:
 
 
 def _prune_groups(model, wrapper, group: tuple[str, str]) -> None:
-    """Makes a tfmot wrapper mask whole channels/heads (scored by kernel-slice norms) in-graph."""
+    """Makes a tfmot wrapper mask whole channels/heads (scored by kernel-slice norms) at each update."""
     kind, norm = group
     kernels = [
         (weight, surgery.kernel_axis(kind, path, weight.shape.rank))
@@ -246,7 +223,7 @@ def _prune_groups(model, wrapper, group: tuple[str, str]) -> None:
             for variable, axis in extras
         ]
 
-    _adapter().group_pruning(wrapper, group, masks_for, keep_extras)
+    _adapter().drive_masks(wrapper, masks_for, keep_extras, group)
 
 
 def group_keep(wrapper) -> tuple[str, np.ndarray] | None:
@@ -319,22 +296,34 @@ def schedule_of(wrapper) -> PruningSchedule:
 
 
 def begin(driver: _DrivenSchedule, plan: Plan, layers: list, first_step: int) -> None:
-    """Loads the plan and sets tfmot's step counters to the run's first step."""
-    driver.load(plan)
+    """Arms the wrappers (a training step raises without it) and sets tfmot's step counters.
+
+    tfmot's counter still drives its in-graph `"m:n"` masks (set at step 1).
+    """
     adapter = _adapter()
     for layer in layers:
+        layer.armed = True
         adapter.step_variable(layer).assign(first_step)
 
 
 def batch(driver: _DrivenSchedule, plan: Plan, layers: list, first: int, last: int) -> None:
-    """Nothing to do: tfmot updates the masks inside the training step (`BATCH_HOOKS` is off)."""
+    """Brings the masks to the latest update the plan makes in steps `first..last`.
+
+    `"m:n"` wrappers are left to tfmot, which sets their masks in the graph.
+    """
+    sparsity = plan.latest_sparsity(first, last)
+    if sparsity is not None:
+        adapter = _adapter()
+        for layer in layers:
+            adapter.update_masks(layer, sparsity)
 
 
 def end(layers: list) -> None:
-    """Re-applies the masks so the kernels hold zeros after the last step."""
+    """Re-applies the masks so the kernels hold zeros after the last step; disarms the wrappers."""
     adapter = _adapter()
     for layer in layers:
         adapter.apply_masks(layer)
+        layer.armed = False
 
 
 def strip(model):

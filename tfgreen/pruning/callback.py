@@ -48,10 +48,10 @@ class Pruning(DualCallback):
         # Keeps tf_keras from converting logs to numpy each batch on our account.
         self._supports_tf_logs = True
 
-    # tf_keras' CallbackList asks its callbacks which batch hooks they use; the
-    # tfmot backend needs none, so tf_keras skips per-batch calls as with tfmot.
+    # tf_keras' CallbackList asks its callbacks which batch hooks they use: the
+    # mask updates run from `on_train_batch_begin`.
     def _implements_train_batch_hooks(self) -> bool:
-        return self.model is None or backend_for(self.model).BATCH_HOOKS
+        return True
 
     def _implements_test_batch_hooks(self) -> bool:
         return False
