@@ -133,8 +133,8 @@ def test_for_xnnpack(flavor, keras):
 def test_keras3_mask_math():
     from keras import ops
 
+    from tfgreen._magnitude import magnitude_mask
     from tfgreen.pruning._keras3 import _m_by_n_mask
-    from tfgreen.pruning._threshold import magnitude_mask
 
     weights = np.array([[0.5, -0.1], [0.05, 0.9], [-0.3, 0.2], [0.01, -0.7]], "float32")
     mask = magnitude_mask(ops.convert_to_numpy(ops.convert_to_tensor(weights)), 0.4)

@@ -69,7 +69,7 @@ class _DrivenPruning(_PRUNING):
     `weights = weights * mask` (and the extras), and tfgreen's callback calls
     `update` at the few steps its schedule updates the masks.
     `masks_for(weight, sparsity)` returns a weight's new 0/1 mask (by
-    magnitude, `tfgreen.pruning._threshold`, or by whole groups with `group`
+    magnitude, `tfgreen._magnitude`, or by whole groups with `group`
     set); `extras()` returns `(variable, keep)` pairs multiplied by `keep`
     wherever tfmot applies the masks (biases and BatchNormalization weights
     of removed channels).
@@ -125,7 +125,7 @@ class PruneLowMagnitude(_WRAPPER):
     """tfmot's wrapper, with tfgreen's message when the Pruning callback is missing.
 
     Its unstructured masks are updated from the host (`_DrivenPruning`,
-    `update_masks`) with `tfgreen.pruning._threshold.magnitude_mask`;
+    `update_masks`) with `tfgreen._magnitude.magnitude_mask`;
     `"m:n"` and block masks stay tfmot's, updated in the training graph.
 
     It also prunes a tf_keras EinsumDense (tfmot's registry lacks it: its
@@ -167,7 +167,7 @@ class PruneLowMagnitude(_WRAPPER):
         _build_attention(self.layer)
         super().build(input_shape)
         if not self.sparsity_m_by_n and list(self.block_size) == [1, 1]:
-            from tfgreen.pruning._threshold import magnitude_mask
+            from tfgreen._magnitude import magnitude_mask
 
             drive_masks(self, lambda weight, sparsity: magnitude_mask(weight.numpy(), sparsity))
 

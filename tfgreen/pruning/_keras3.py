@@ -26,11 +26,11 @@ import keras
 import numpy as np
 from keras import ops
 
+from tfgreen._magnitude import magnitude_mask
 from tfgreen.errors import TfgreenValueError, message
 from tfgreen.pruning import _keras3_groups as groups
 from tfgreen.pruning._clone import clone_layers, fresh_copy
 from tfgreen.pruning._kernels import Kernel, find_kernels
-from tfgreen.pruning._threshold import magnitude_mask
 from tfgreen.pruning.schedules import (
     Plan,
     PruningSchedule,

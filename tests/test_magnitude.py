@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tfgreen.pruning._threshold import magnitude_mask
+from tfgreen._magnitude import magnitude_mask
 
 
 @pytest.mark.parametrize("shape", [(7,), (64, 256), (3, 3, 16, 32), (2, 32, 4, 8)])

@@ -5,7 +5,9 @@ kernel is read once and the threshold found by a linear-time selection
 (`np.partition`, 0.3 ms on a 400k-weight kernel), not a sort: tfmot's own
 update is a full `tf.math.top_k` of the kernel in the training graph (44 ms
 on the same kernel, and a conditional in the graph that tf_keras traces for
-every pruned layer).
+every pruned layer). A top-level module: the pruning backends and
+`tfgreen._adapters.tfmot` (whose wrapper takes its masks from it) import it,
+and it imports neither.
 """
 
 from __future__ import annotations
