@@ -22,6 +22,22 @@ def test_zeros_the_rounded_count_of_smallest_magnitudes(shape, sparsity):
     np.testing.assert_array_equal(mask.reshape(-1)[order[count:]], 1)
 
 
+@pytest.mark.parametrize("sparsity", [0.1, 0.3, 0.5, 0.8, 0.97])
+def test_zeros_of_an_earlier_update_count_first(sparsity):
+    rng = np.random.default_rng(1)
+    weights = rng.standard_normal((64, 256)).astype("float32")
+    zeros = rng.random(weights.shape) < 0.3
+    weights[zeros] = 0.0
+    mask = magnitude_mask(weights, sparsity)
+    count = int(np.floor(sparsity * weights.size + 0.5))
+    if count >= zeros.sum():  # the zeros, then the smallest non-zero magnitudes
+        order = np.argsort(np.abs(weights), axis=None, kind="stable")
+        np.testing.assert_array_equal(mask.reshape(-1)[order[:count]], 0)
+        np.testing.assert_array_equal(mask.reshape(-1)[order[count:]], 1)
+    else:  # fewer to prune than zeros there: only zeros are pruned, every non-zero stays
+        assert (mask[zeros] == 0).all() and (mask[~zeros] == 1).all()
+
+
 def test_ties_fall_on_one_side_and_half_precision_is_kept():
     weights = np.random.default_rng(0).standard_normal((300, 301)).astype("float16")
     for sparsity in (0.25, 0.8):
