@@ -104,7 +104,6 @@ def test_adapter_functions_on_a_built_wrapper(built_wrapper):
         "_pruning_schedule",
         "_block_size",
         "_block_pooling_type",
-        "conditional_mask_update",
         "weight_mask_op",
         "_weight_assign_objs",
     ],

@@ -25,8 +25,9 @@ def magnitude_mask(weights, sparsity: float) -> np.ndarray:
     The count is rounded to the nearest integer, as tfmot does, so each
     kernel's sparsity is the closest its size allows to the target. The
     threshold is the count-th smallest magnitude, found by `np.partition`
-    among the non-zero magnitudes. Weights tied at the threshold (improbable for float weights other than
-    the zeros already pruned) all fall on the same side of it.
+    among the non-zero magnitudes. Weights tied at the threshold (improbable
+    for float weights other than the zeros already pruned) all fall on the
+    same side of it.
 
     Args:
         weights: The kernel, as an array (a float16/bfloat16 one too).

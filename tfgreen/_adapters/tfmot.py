@@ -6,8 +6,8 @@ private module, to subclass it and to recognise wrappers), its
 `_PRUNE_CALLBACK_ERROR_MSG`, and the attributes a built wrapper keeps
 (`pruning_vars`, `pruning_step`, `pruning_obj.weight_mask_op()`,
 `sparsity_m_by_n`, `pruning_schedule`, `block_size`), the constructor arguments
-of its `Pruning` object and the two methods tfgreen overrides
-(`conditional_mask_update`, `_weight_assign_objs`); and, for quantization-aware training,
+of its `Pruning` object, its `weight_mask_op()` and the method tfgreen
+overrides (`_weight_assign_objs`); and, for quantization-aware training,
 three private modules (`QAT_MODULES`): the default 8-bit registry and
 quantize configs, and the prune-preserving quantizers. Everything else of tfmot that tfgreen
 uses is public API. `tests/test_adapters_tfmot.py` checks each symbol against
@@ -80,9 +80,6 @@ class _DrivenPruning(_PRUNING):
         self.group = group
         self._masks_for = masks_for
         self._extras = extras
-
-    def conditional_mask_update(self):
-        return tf.no_op()  # the masks change only through `update`
 
     def update(self, sparsity: float) -> None:
         """Recomputes every mask at `sparsity` and multiplies the weights by them."""

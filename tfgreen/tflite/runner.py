@@ -24,6 +24,11 @@ __all__ = ["TfliteRunner", "quantize_array", "dequantize_array"]
 _INTERPRETERS = 4
 
 
+def _shapes(shapes) -> tuple[tuple[int, ...], ...]:
+    """Input shapes as a hashable key (one tuple of ints per input)."""
+    return tuple(tuple(int(v) for v in shape) for shape in shapes)
+
+
 def quantize_array(x: np.ndarray, detail: dict) -> np.ndarray:
     """Casts a float array to a tensor's dtype, quantizing with its scale/zero point."""
     dtype = np.dtype(detail["dtype"])
@@ -124,7 +129,7 @@ class TfliteRunner:
             for detail, shape in zip(interpreter.get_input_details(), shapes, strict=True):
                 interpreter.resize_tensor_input(detail["index"], shape)
         interpreter.allocate_tensors()
-        key = tuple(tuple(int(v) for v in d["shape"]) for d in interpreter.get_input_details())
+        key = _shapes(d["shape"] for d in interpreter.get_input_details())
         if len(self._by_shape) >= _INTERPRETERS:
             self._by_shape.pop(next(iter(self._by_shape)))
         self._by_shape[key] = interpreter
@@ -136,8 +141,8 @@ class TfliteRunner:
         self.outputs = interpreter.get_output_details()
 
     def _set_inputs(self, sample: list[np.ndarray]) -> None:
-        shapes = tuple(tuple(int(v) for v in x.shape) for x in sample)
-        if shapes != tuple(tuple(int(v) for v in d["shape"]) for d in self.inputs):
+        shapes = _shapes(x.shape for x in sample)
+        if shapes != _shapes(d["shape"] for d in self.inputs):
             # One interpreter per input shape, sized before it first allocates: resizing
             # an allocated interpreter can go wrong under XNNPACK (see the class docstring).
             known = self._by_shape.get(shapes)
